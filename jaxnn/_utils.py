@@ -1,0 +1,102 @@
+"""Argument normalisation and validation shared by every jaxnn function.
+
+Everything here runs in Python, before tracing, on static configuration values: a bad argument is
+reported by jaxnn with the argument's name and value, never by XLA.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_int(value: Any) -> bool:
+    """True for Python and NumPy integers (bools excluded, as torch excludes them from sizes)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def ntuple(value: Any, n: int, name: str) -> tuple[int, ...]:
+    """Expand an int or a length-``n`` sequence of ints into a tuple of ``n`` ints.
+
+    Raises:
+      TypeError: if ``value`` is neither an int nor a sequence of ints.
+      ValueError: if a sequence has the wrong length.
+    """
+    if is_int(value):
+        return (int(value),) * n
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = tuple(value)
+        if not all(is_int(v) for v in items):
+            raise TypeError(f"`{name}` must be an int or a tuple of {n} ints, got {value!r}.")
+        if len(items) == 1:
+            return (int(items[0]),) * n
+        if len(items) != n:
+            raise ValueError(
+                f"`{name}` must be an int or a tuple of {n} ints (one per spatial dimension), "
+                f"got {value!r} of length {len(items)}."
+            )
+        return tuple(int(v) for v in items)
+    raise TypeError(f"`{name}` must be an int or a tuple of {n} ints, got {value!r}.")
+
+
+def positive_tuple(value: Any, n: int, name: str, what: str) -> tuple[int, ...]:
+    """``ntuple`` that also requires every entry to be > 0 (stride, dilation, kernel size)."""
+    out = ntuple(value, n, name)
+    if any(v <= 0 for v in out):
+        raise ValueError(f"`{name}` must be positive ({what}), got {value!r}.")
+    return out
+
+
+def check_array(x: Any, name: str) -> None:
+    """Require a JAX/NumPy array (or anything with ``shape`` and ``dtype``)."""
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        raise TypeError(f"`{name}` must be an array, got {type(x).__name__}.")
+
+
+def check_float(x: Any, name: str) -> None:
+    """Require an inexact (floating or complex) array, as torch's float kernels do."""
+    check_array(x, name)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}.")
+
+
+def check_same_dtype(x: Any, other: Any, name: str, ref: str = "input") -> None:
+    """torch refuses mixed dtypes between input and parameters; so does jaxnn (no silent upcast)."""
+    if other is not None and other.dtype != x.dtype:
+        raise TypeError(
+            f"`{name}` dtype ({other.dtype}) must match `{ref}` dtype ({x.dtype}); "
+            f"cast one of them, e.g. `{name}.astype({ref}.dtype)`."
+        )
+
+
+def stat_dtype(dtype: Any) -> Any:
+    """The dtype statistics and accumulations are computed in: float32 at least."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def canonical_dim(dim: Any, ndim: int, name: str = "dim") -> int:
+    """torch's dimension wrapping: -ndim <= dim < ndim (0-d tensors accept -1 and 0)."""
+    if not is_int(dim):
+        raise TypeError(f"`{name}` must be an int, got {dim!r}.")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise ValueError(
+            f"`{name}` (={dim}) is out of range for an input with {ndim} dimensions "
+            f"(expected {-n} <= {name} < {n})."
+        )
+    return int(dim) % n
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def as_jnp(x: Any) -> Any:
+    """NumPy arrays become JAX arrays; JAX arrays and tracers pass through."""
+    if isinstance(x, np.ndarray):
+        return jnp.asarray(x)
+    return x

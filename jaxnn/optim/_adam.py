@@ -1,0 +1,288 @@
+"""Adam and AdamW as optax GradientTransformations that follow torch.optim step for step."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from optax import tree_utils as otu
+
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+MaskOrFn = Any
+
+
+class ScaleByTorchAdamState(NamedTuple):
+    """State of :func:`scale_by_torch_adam`.
+
+    Attributes:
+      count: number of updates so far (int32, saturating, never overflows).
+      mu: first moment, in ``mu_dtype`` if given.
+      nu: second moment (raw, not bias-corrected), in the parameters' dtype.
+      nu_max: running maximum of the raw ``nu`` with ``amsgrad=True``; ``None`` otherwise.
+    """
+
+    count: chex.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    nu_max: optax.Updates | None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_hyperparams(learning_rate: Any, b1: Any, b2: Any, eps: Any, weight_decay: Any) -> None:
+    """torch.optim's argument checks, for Python numbers (arrays from inject_hyperparams pass)."""
+    if _is_number(learning_rate) and learning_rate < 0:
+        raise ValueError(f"`learning_rate` must be >= 0, got {learning_rate}.")
+    if _is_number(eps) and eps < 0:
+        raise ValueError(f"`eps` must be >= 0, got {eps}.")
+    for name, b in (("b1", b1), ("b2", b2)):
+        if _is_number(b) and not 0.0 <= b < 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1), got {b}.")
+    if _is_number(weight_decay) and weight_decay < 0:
+        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}.")
+
+
+def scale_by_torch_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    amsgrad: bool = False,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""Rescale updates by torch's Adam rule (without the learning rate).
+
+    .. math::
+        m_t = m_{t-1} + (1 - \beta_1)(g_t - m_{t-1}), \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \quad
+        \hat v_t = \max(\hat v_{t-1}, v_t) \text{ (amsgrad)}
+
+    .. math::
+        u_t = \frac{m_t}{1 - \beta_1^t} \Big/ \left(\frac{\sqrt{v_t}}{\sqrt{1 - \beta_2^t}} + \epsilon\right)
+
+    Chain it with ``optax.scale_by_learning_rate`` (or use :func:`adam` / :func:`adamw`).
+
+    Args:
+      b1, b2: moment decay rates in [0, 1).
+      eps: added to the bias-corrected root of the second moment (OUTSIDE the square root, after
+        the bias correction, as torch does).
+      amsgrad: keep the running maximum of the RAW second moment (torch's variant).
+      mu_dtype: optional dtype for the first moment (e.g. ``jnp.bfloat16``).
+
+    Differences from optax:
+      ``optax.scale_by_adam`` adds eps to ``sqrt(v_hat)`` with ``v_hat`` bias-corrected (same
+      value, different rounding) and ``optax.scale_by_amsgrad`` takes the maximum of the
+      bias-corrected second moment, a different algorithm from torch's amsgrad.
+    """
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+
+    def init_fn(params: optax.Params) -> ScaleByTorchAdamState:
+        mu = otu.tree_zeros_like(params, dtype=mu_dtype)
+        nu = otu.tree_zeros_like(params)
+        nu_max = otu.tree_zeros_like(params) if amsgrad else None
+        return ScaleByTorchAdamState(jnp.zeros([], jnp.int32), mu, nu, nu_max)
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = optax.safe_int32_increment(state.count)
+        # m.lerp_(g, 1 - b1) is m + w (g - m) for w < 0.5, torch's formula for the usual b1.
+        mu = jax.tree.map(
+            lambda g, m: (m + (1 - b1) * (g.astype(m.dtype) - m)).astype(m.dtype), updates, state.mu
+        )
+        nu = jax.tree.map(lambda g, v: v * b2 + (1 - b2) * (g * g), updates, state.nu)
+        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
+        t = count.astype(jnp.float32)
+        bc1 = 1 - jnp.asarray(b1, jnp.float32) ** t
+        bc2_sqrt = jnp.sqrt(1 - jnp.asarray(b2, jnp.float32) ** t)
+        second = nu_max if amsgrad else nu
+
+        def direction(m, v, g):
+            denom = jnp.sqrt(v) / bc2_sqrt.astype(v.dtype) + eps
+            return (m.astype(v.dtype) / denom / bc1.astype(v.dtype)).astype(g.dtype)
+
+        new_updates = jax.tree.map(direction, mu, second, updates)
+        return new_updates, ScaleByTorchAdamState(count, mu, nu, nu_max)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _check_mask_structure(mask: Any, params: Any) -> None:
+    mask_tree = mask(params) if callable(mask) else mask
+    try:
+        jax.tree.map(lambda _m, _p: None, mask_tree, params, is_leaf=lambda x: x is None)
+    except ValueError as e:
+        ps, ms = jax.tree.structure(params), jax.tree.structure(mask_tree)
+        raise ValueError(
+            f"`mask` must have the same tree structure as the parameters (or be a callable returning "
+            f"one); got mask structure {ms} for parameters {ps}."
+        ) from e
+
+
+def decay_weights(
+    weight_decay: ScalarOrSchedule, mask: MaskOrFn = None
+) -> optax.GradientTransformation:
+    """Add ``weight_decay * params`` to the updates where ``mask`` is True (optax's
+    ``add_decayed_weights`` with the mask structure checked up front and a clear error)."""
+    inner = optax.add_decayed_weights(weight_decay, mask)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("weight decay needs `params`: call `update(grads, state, params)`.")
+        if mask is not None:
+            _check_mask_structure(mask, params)
+        return inner.update(updates, state, params)
+
+    return optax.GradientTransformation(inner.init, update_fn)
+
+
+def negate_if(maximize: bool) -> optax.GradientTransformation:
+    """``g -> -g`` when ``maximize`` (torch's ``maximize=True``), identity otherwise."""
+    return optax.scale(-1.0) if maximize else optax.identity()
+
+
+def _torch_adam(
+    learning_rate: ScalarOrSchedule,
+    b1: float,
+    b2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    mask: MaskOrFn,
+    mu_dtype: Any,
+    decoupled: bool,
+) -> optax.GradientTransformation:
+    _check_hyperparams(learning_rate, b1, b2, eps, weight_decay)
+    decay_on = not (_is_number(weight_decay) and weight_decay == 0)
+    steps = [negate_if(maximize)]
+    if decay_on and not decoupled:  # Adam: L2 term joins the gradient before the moments
+        steps.append(decay_weights(weight_decay, mask))
+    steps.append(scale_by_torch_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype))
+    if decay_on and decoupled:  # AdamW: p -= lr * wd * p, with the same (current) lr
+        steps.append(decay_weights(weight_decay, mask))
+    steps.append(optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(*steps)
+
+
+def adam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    mask: MaskOrFn = None,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adam`` as an optax transform (``update(grads, state, params)``).
+
+    One step, in torch's order: ``g = -g`` if ``maximize``; ``g += weight_decay * p`` (L2);
+    the moments and bias corrections of :func:`scale_by_torch_adam`; ``p -= lr * u``.
+
+    Args:
+      learning_rate: float or optax schedule (called with the update count, 0 at the first step:
+        the lr a torch LR scheduler stepped after each ``optimizer.step()`` gives).
+      b1, b2: torch's ``betas``.
+      eps: torch's ``eps``.
+      weight_decay: L2 coefficient added to the gradient (torch Adam's weight_decay).
+      amsgrad, maximize: torch's switches.
+      mask: pytree of bools (or a callable of the params returning one) selecting the parameters
+        that get weight decay: torch's parameter groups with ``weight_decay=0``.
+      mu_dtype: optional dtype of the first moment.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> from jaxnn import optim
+      >>> opt = optim.adam(1e-3)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.ones(3)}, state, params)
+      >>> optax.apply_updates(params, updates)["w"]
+      Array([0.999, 0.999, 0.999], dtype=float32)
+
+    Differences from optax:
+      ``optax.adam`` has no L2 weight decay, no ``maximize``, and a different amsgrad.
+    """
+    return _torch_adam(
+        learning_rate, b1, b2, eps, weight_decay, amsgrad, maximize, mask, mu_dtype, decoupled=False
+    )
+
+
+def adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    *,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    mask: MaskOrFn = None,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.AdamW`` as an optax transform (``update(grads, state, params)``).
+
+    Decoupled decay: :math:`p \leftarrow p (1 - \eta \lambda) - \eta u_t`, with :math:`\eta` the
+    current learning rate and :math:`u_t` from :func:`scale_by_torch_adam`.
+
+    Args:
+      learning_rate: float or optax schedule (count 0 at the first update).
+      weight_decay: decoupled decay coefficient, torch's default 1e-2.
+      b1, b2, eps, amsgrad, maximize, mask, mu_dtype: as in :func:`adam`.
+
+    Differences from optax:
+      ``optax.adamw`` defaults to ``weight_decay=1e-4``, 100x less than torch's 1e-2, and its
+      amsgrad variant (``optax.amsgrad``) takes the maximum of the bias-corrected moment.
+    """
+    return _torch_adam(
+        learning_rate, b1, b2, eps, weight_decay, amsgrad, maximize, mask, mu_dtype, decoupled=True
+    )
+
+
+class ClipGradNormState(NamedTuple):
+    """State of :func:`clip_grad_norm` (stateless)."""
+
+
+def clip_grad_norm(max_norm: float, norm_type: float = 2.0) -> optax.GradientTransformation:
+    r"""``torch.nn.utils.clip_grad_norm_`` as a transform to chain before the optimizer.
+
+    :math:`n` = the ``norm_type``-norm of all gradients together (``inf``: the largest absolute
+    value); the gradients are scaled by :math:`\min(1, \text{max\_norm} / (n + 10^{-6}))`.
+
+    Differences from optax:
+      ``optax.clip_by_global_norm`` scales by ``max_norm / n`` (no 1e-6) and supports only the
+      2-norm.
+    """
+    if _is_number(max_norm) and max_norm < 0:
+        raise ValueError(f"`max_norm` must be >= 0, got {max_norm}.")
+    p = float(norm_type)
+    if p <= 0 and p != float("-inf"):
+        raise ValueError(f"`norm_type` must be positive or inf, got {norm_type}.")
+
+    def init_fn(params):
+        del params
+        return ClipGradNormState()
+
+    def update_fn(updates, state, params=None):
+        del params
+        leaves = jax.tree.leaves(updates)
+        if not leaves:
+            return updates, state
+        if p == float("inf"):
+            total = jnp.max(jnp.stack([jnp.max(jnp.abs(g)).astype(jnp.float32) for g in leaves]))
+        else:
+            norms = jnp.stack([jnp.linalg.norm(g.ravel().astype(jnp.float32), ord=p) for g in leaves])
+            total = jnp.linalg.norm(norms, ord=p)
+        coef = jnp.minimum(max_norm / (total + 1e-6), 1.0)
+        return jax.tree.map(lambda g: (g * coef.astype(g.dtype)).astype(g.dtype), updates), state
+
+    return optax.GradientTransformation(init_fn, update_fn)

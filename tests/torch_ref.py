@@ -1,0 +1,109 @@
+"""Differential testing against PyTorch: same inputs, compare outputs and vjp gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+    np.dtype(np.float16): torch.float16,
+    np.dtype(ml_dtypes.bfloat16): torch.bfloat16,
+}
+
+
+def to_torch(a: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
+    a = np.asarray(a)
+    if a.dtype == ml_dtypes.bfloat16:
+        t = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
+    else:
+        t = torch.from_numpy(np.array(a))
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach()
+    if t.dtype in (torch.bfloat16, torch.float16):
+        return t.float().numpy()
+    return t.numpy()
+
+
+def as_f(a) -> np.ndarray:
+    """Compare low-precision results in float32 (exact widening)."""
+    a = np.asarray(a)
+    return a.astype(np.float32) if a.dtype in (ml_dtypes.bfloat16, np.float16) else a
+
+
+def assert_close(actual, expected, *, rtol: float, atol: float, what: str = "output") -> None:
+    actual, expected = as_f(actual), as_f(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def check(
+    jfn: Callable,
+    tfn: Callable,
+    inputs: Sequence[np.ndarray],
+    *,
+    rtol: float,
+    atol: float,
+    grad: bool = True,
+    grad_rtol: float | None = None,
+    grad_atol: float | None = None,
+    jit: bool = True,
+    exact: bool = False,
+    seed: int = 0,
+) -> None:
+    """Run ``jfn`` (jaxnn) and ``tfn`` (torch) on the same ``inputs``; compare outputs and grads.
+
+    Gradients: one random cotangent, jax.vjp against torch autograd, for every input.
+    """
+    j_inputs = [jnp.asarray(a) for a in inputs]
+    fn = jax.jit(jfn) if jit else jfn
+    j_out = fn(*j_inputs)
+    t_inputs = [to_torch(a, requires_grad=grad) for a in inputs]
+    t_out = tfn(*t_inputs)
+    assert j_out.dtype == jnp.dtype(np.asarray(inputs[0]).dtype), (j_out.dtype, inputs[0].dtype)
+    if exact:
+        np.testing.assert_array_equal(as_f(j_out), to_numpy(t_out))
+    else:
+        assert_close(j_out, to_numpy(t_out), rtol=rtol, atol=atol)
+    if not grad:
+        return
+    cot = np.random.default_rng(seed).standard_normal(j_out.shape).astype(np.float32)
+    cot = cot.astype(np.asarray(inputs[0]).dtype)
+    def grads(args, ct):
+        return jax.vjp(jfn, *args)[1](ct)
+
+    j_grads = (jax.jit(grads) if jit else grads)(j_inputs, jnp.asarray(cot))
+    t_out.backward(to_torch(cot))
+    for i, (jg, ti) in enumerate(zip(j_grads, t_inputs, strict=True)):
+        tg = ti.grad if ti.grad is not None else torch.zeros_like(ti)
+        assert_close(
+            jg,
+            to_numpy(tg),
+            rtol=grad_rtol if grad_rtol is not None else rtol,
+            atol=grad_atol if grad_atol is not None else atol,
+            what=f"gradient of input {i}",
+        )
+
+
+def outcome(fn: Callable[[], object]) -> tuple[str, object]:
+    """('ok', value) or ('error', exception) so tests can compare torch's and jaxnn's verdicts."""
+    try:
+        return "ok", fn()
+    except Exception as e:  # noqa: BLE001 - we classify, callers assert
+        return "error", e
+
+
+def randn(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32).astype(dtype)
+
