@@ -69,7 +69,7 @@ def check(
     j_inputs = [jnp.asarray(a) for a in inputs]
     fn = jax.jit(jfn) if jit else jfn
     j_out = fn(*j_inputs)
-    t_inputs = [to_torch(a, requires_grad=grad) for a in inputs]
+    t_inputs = [to_torch(a, requires_grad=bool(grad)) for a in inputs]
     t_out = tfn(*t_inputs)
     assert j_out.dtype == jnp.dtype(np.asarray(inputs[0]).dtype), (j_out.dtype, inputs[0].dtype)
     if exact:

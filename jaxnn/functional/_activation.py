@@ -53,8 +53,8 @@ def _hardswish(x: jax.Array) -> jax.Array:
 @_hardswish.defjvp
 def _hardswish_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    # torch: 0 below -3, x/3 + 1/2 on [-3, 3] (both ends included), 1 above 3.
-    slope = jnp.where(x < -3.0, 0.0, jnp.where(x <= 3.0, x / 3.0 + 0.5, 1.0)).astype(x.dtype)
+    # torch: x/3 + 1/2 strictly inside (-3, 3); 0 at and below -3; 1 at and above 3.
+    slope = jnp.where(x <= -3.0, 0.0, jnp.where(x < 3.0, x / 3.0 + 0.5, 1.0)).astype(x.dtype)
     return _hardswish(x), slope * dx
 
 
@@ -96,7 +96,8 @@ def leaky_relu(input: jax.Array, negative_slope: float = 0.01, inplace: bool = F
 
 def _elu(x: jax.Array, alpha: float, scale: float, input_scale: float) -> jax.Array:
     # The negative branch only sees non-positive values, so its gradient never meets inf * 0.
-    neg = jnp.expm1(jnp.minimum(x, 0.0) * input_scale) * (alpha * scale)
+    safe = jnp.where(x > 0, jnp.zeros_like(x), x)  # not jnp.minimum: its gradient halves at 0
+    neg = jnp.expm1(safe * input_scale) * (alpha * scale)
     return jnp.where(x > 0, x * scale, neg)
 
 
@@ -174,7 +175,7 @@ def hardsigmoid(input: jax.Array, inplace: bool = False) -> jax.Array:
 
 
 def hardswish(input: jax.Array, inplace: bool = False) -> jax.Array:
-    r""":math:`x \cdot \mathrm{relu6}(x + 3) / 6`; gradient as torch (-0.5 at -3, 1.5 at 3)."""
+    r""":math:`x \cdot \mathrm{relu6}(x + 3) / 6`; gradient as torch's (0 at -3, 1 at 3)."""
     return _apply(input, _hardswish)
 
 
@@ -219,9 +220,9 @@ def softshrink(input: jax.Array, lambd: float = 0.5) -> jax.Array:
     """
     if lambd < 0:
         raise ValueError(f"`lambd` of softshrink must be greater or equal to 0, got {lambd}.")
+    # |x| <= lambd -> 0, else x - sign(x) * lambd; NaN stays NaN, as in torch.
     return _apply(
-        input,
-        lambda x: jnp.where(x > lambd, x - lambd, jnp.where(x < -lambd, x + lambd, jnp.zeros_like(x))),
+        input, lambda x: jnp.where(jnp.abs(x) <= lambd, jnp.zeros_like(x), x - jnp.sign(x) * lambd)
     )
 
 
@@ -231,9 +232,12 @@ def hardshrink(input: jax.Array, lambd: float = 0.5) -> jax.Array:
 
 
 def threshold(input: jax.Array, threshold: float, value: float, inplace: bool = False) -> jax.Array:
-    r""":math:`x` where :math:`x >` ``threshold``, else ``value`` (gradient 0 at the threshold)."""
+    r""":math:`x` where :math:`x >` ``threshold``, else ``value`` (gradient 0 at the threshold).
+
+    NaN inputs stay NaN (torch tests ``x <= threshold``).
+    """
     thr = threshold
-    return _apply(input, lambda x: jnp.where(x > thr, x, jnp.asarray(value, x.dtype)))
+    return _apply(input, lambda x: jnp.where(x <= thr, jnp.asarray(value, x.dtype), x))
 
 
 def prelu(input: jax.Array, weight: jax.Array) -> jax.Array:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from .._utils import check_float, check_same_dtype, is_int, shape_str, stat_dtype
+
+
+def _lead(p: jax.Array, ndim: int) -> jax.Array:
+    """Reshape a trailing-dims parameter for explicit broadcasting (no rank promotion)."""
+    return jnp.reshape(p, (1,) * (ndim - p.ndim) + tuple(p.shape))
 
 
 def _normalize(x: jax.Array, axes: tuple[int, ...], eps: float) -> jax.Array:
@@ -90,14 +96,20 @@ def group_norm(
             check_same_dtype(input, p, name)
             if tuple(p.shape) != (c,):
                 raise ValueError(f"`{name}` must have shape ({c},), got {shape_str(p.shape)}.")
+    n = input.shape[0]
+    spatial = math.prod(input.shape[1:-1] if channels_last else input.shape[2:])
+    if n * (c // num_groups) * spatial == 1:
+        raise ValueError(
+            f"group_norm expects more than 1 value per group, got `input` of shape "
+            f"{shape_str(input.shape)} with `num_groups`={num_groups} (torch's rule)."
+        )
     dtype = input.dtype
     x = jnp.asarray(input).astype(stat_dtype(dtype))
-    n = x.shape[0]
     if channels_last:
-        grouped = x.reshape((n, -1, num_groups, c // num_groups))
+        grouped = x.reshape((n, spatial, num_groups, c // num_groups))
         y = _normalize(grouped, (1, 3), eps).reshape(x.shape)
     else:
-        grouped = x.reshape((n, num_groups, -1))
+        grouped = x.reshape((n, num_groups, (c // num_groups) * spatial))
         y = _normalize(grouped, (2,), eps).reshape(x.shape)
     shape = [1] * x.ndim
     shape[c_axis] = c
@@ -158,9 +170,9 @@ def layer_norm(
     x = jnp.asarray(input).astype(stat_dtype(dtype))
     y = _normalize(x, tuple(range(x.ndim - k, x.ndim)), eps)
     if weight is not None:
-        y = y * jnp.asarray(weight).astype(y.dtype)
+        y = y * _lead(weight, y.ndim).astype(y.dtype)
     if bias is not None:
-        y = y + jnp.asarray(bias).astype(y.dtype)
+        y = y + _lead(bias, y.ndim).astype(y.dtype)
     return y.astype(dtype)
 
 
@@ -209,6 +221,6 @@ def linear(input: jax.Array, weight: jax.Array, bias: jax.Array | None = None) -
         preferred_element_type=None if acc == input.dtype else acc,
     )
     if bias is not None:
-        y = y + jnp.asarray(bias).astype(y.dtype)
+        y = y + _lead(bias, y.ndim).astype(y.dtype)
     return y.astype(input.dtype)
 
