@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import struct
-import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import ml_dtypes
 import numpy as np
@@ -172,5 +171,44 @@ def as_state_dict(source: Any) -> dict[str, np.ndarray]:
     return {str(k): to_numpy(v, str(k)) for k, v in source.items()}
 
 
-def torch_loaded() -> bool:
-    return "torch" in sys.modules
+class LoadResult(NamedTuple):
+    """What ``load_state_dict(..., strict=False)`` could not match (torch's ``_IncompatibleKeys``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def plan_load(
+    expected: Mapping[str, tuple[tuple[int, ...], Any]],
+    given: Mapping[str, np.ndarray],
+    *,
+    strict: bool,
+    dtype: Any = None,
+) -> tuple[dict[str, np.ndarray], LoadResult]:
+    """Match a flat state_dict against the model's ``{key: (shape, dtype)}`` before touching it.
+
+    Every problem is collected and reported in one error (torch's format); nothing is loaded
+    partially. Shape mismatches are errors even with ``strict=False``, as in torch. Values are cast
+    to ``dtype`` if given, else to the dtype the model's parameter already has.
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    errors = []
+    if strict and unexpected:
+        errors.append("Unexpected key(s) in state_dict: " + ", ".join(repr(k) for k in unexpected) + ".")
+    if strict and missing:
+        errors.append("Missing key(s) in state_dict: " + ", ".join(repr(k) for k in missing) + ".")
+    values = {}
+    for key in sorted(set(expected) & set(given)):
+        shape, target = expected[key]
+        arr = given[key]
+        if tuple(arr.shape) != tuple(shape):
+            errors.append(
+                f"size mismatch for {key!r}: copying a param with shape {tuple(arr.shape)} from "
+                f"checkpoint, the shape in current model is {tuple(shape)}."
+            )
+            continue
+        values[key] = np.asarray(arr).astype(dtype if dtype is not None else target, copy=False)
+    if errors:
+        raise CheckpointError("Error(s) in loading state_dict:\n\t" + "\n\t".join(errors))
+    return values, LoadResult(missing, unexpected)

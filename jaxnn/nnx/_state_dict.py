@@ -1,0 +1,76 @@
+"""torch state_dicts for flax.nnx modules: dotted keys straight from the module graph."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .._checkpoint import LoadResult, as_state_dict, plan_load, save_file
+
+
+def _variables(module: nnx.Module) -> dict[str, nnx.Variable]:
+    """Every parameter/buffer Variable under ``module`` by torch-style dotted path (RNG state
+    excluded). List children contribute their index, as torch's ModuleList/Sequential do."""
+    out: dict[str, nnx.Variable] = {}
+    for path, node in nnx.iter_graph(module):
+        if isinstance(node, nnx.Variable) and not isinstance(node, nnx.RngState):
+            out[".".join(str(p) for p in path)] = node
+    return out
+
+
+def state_dict(module: nnx.Module) -> dict[str, jax.Array]:
+    """``{'down.0.conv1.weight': array, ...}``: the module's parameters under torch's names.
+
+    Examples:
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jnn
+      >>> net = jnn.Sequential(jnn.Linear(3, 4, rngs=nnx.Rngs(0)), jnn.SiLU())
+      >>> sorted(jnn.state_dict(net))
+      ['0.bias', '0.weight']
+    """
+    return {k: v[...] for k, v in _variables(module).items()}
+
+
+def load_state_dict(
+    module: nnx.Module,
+    state_dict: Mapping[str, Any] | str | os.PathLike,
+    *,
+    strict: bool = True,
+    dtype: Any = None,
+) -> LoadResult:
+    """Load a torch state_dict into ``module`` in place, by name, with no transposes.
+
+    Args:
+      module: a jaxnn.nnx model whose attribute names follow the torch model's.
+      state_dict: mapping of dotted keys to numpy arrays, JAX arrays or torch tensors (torch is
+        imported only if a tensor is passed), or a path to a ``.safetensors`` (read without torch)
+        or ``.pt`` / ``.bin`` file (``torch.load(weights_only=True)``).
+      strict: if True, any missing or unexpected key is an error (all of them reported at once).
+        With False they are returned. Shape mismatches are always errors. Buffers such as
+        BatchNorm's ``num_batches_tracked`` that the module has no slot for are unexpected keys.
+      dtype: cast every loaded value to this dtype (default: keep each parameter's dtype).
+
+    Returns:
+      ``LoadResult(missing_keys, unexpected_keys)``.
+
+    Raises:
+      CheckpointError (ValueError): missing/unexpected keys (strict) or shape mismatches; nothing
+        is loaded then. TypeError: a value that is not an array. FileNotFoundError: bad path.
+    """
+    given = as_state_dict(state_dict)
+    variables = _variables(module)
+    expected = {k: (tuple(v[...].shape), v[...].dtype) for k, v in variables.items()}
+    values, result = plan_load(expected, given, strict=strict, dtype=dtype)
+    for key, arr in values.items():
+        variables[key].set_value(jnp.asarray(arr))
+    return result
+
+
+def save_state_dict(module: nnx.Module, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Write the module's parameters to a ``.safetensors`` file that torch can load by name."""
+    save_file(state_dict(module), path, metadata)
