@@ -268,7 +268,7 @@ def bind_activation(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if missing:
         raise TypeError(f"{name} missing required arguments: {missing}.")
     # Run the function once on a scalar so bad values (e.g. approximate='fast') fail here.
-    probe = jnp.zeros((2,), jnp.float32)
+    probe = jnp.zeros((2, 2, 2, 2), jnp.float32)
     spec.fn(probe, **{k: bound[k] for k in spec.call_args if not (k == "dim" and bound[k] is None)})
     return bound
 

@@ -209,15 +209,19 @@ class GEGLU(nn.Module):
 
 
 class PReLU(nn.Module):
-    """``torch.nn.PReLU(num_parameters=1, init=0.25)`` with its learnable ``weight``."""
+    """``torch.nn.PReLU(num_parameters=1, init=0.25)`` with its learnable ``weight``.
+
+    Differences from PyTorch: torch's ``init`` argument is called ``init_value`` here, because
+    ``init`` is the name of linen's initialisation method.
+    """
 
     num_parameters: int = 1
-    init: float = 0.25
+    init_value: float = 0.25
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        w = self.param("weight", lambda _: jnp.full((self.num_parameters,), self.init, self.param_dtype))
+        w = self.param("weight", lambda _: jnp.full((self.num_parameters,), self.init_value, self.param_dtype))
         x, w = L.promote(None, x, w)
         return F.prelu(x, w)
 
