@@ -1,0 +1,41 @@
+"""One process of the two-process data-parallel test (launched by test_scaling.py).
+
+Usage: python multiproc_worker.py PROCESS_ID PORT STEPS BATCH OUT_JSON
+"""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+os.environ["JAX_PLATFORMS"] = "cpu"
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+import train_sharded  # noqa: E402
+
+
+def main() -> None:
+    pid, port, steps, batch, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    assert jax.process_count() == 2 and len(jax.devices()) == 2 and len(jax.local_devices()) == 1
+    mesh = train_sharded.make_mesh(2, 1, devices=jax.devices())
+    half = batch // 2
+    local = ((x[pid * half : (pid + 1) * half], y[pid * half : (pid + 1) * half])
+             for x, y in train_sharded.batches(steps, batch))
+    losses, params, _ = train_sharded.train(steps, batch, mesh, local_batches=local)
+    if pid == 0:
+        flat = {
+            "/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v.addressable_data(0)).tolist()
+            for path, v in jax.tree_util.tree_flatten_with_path(params)[0]
+        }
+        with open(out, "w") as f:
+            json.dump({"losses": losses, "params": flat}, f)
+    jax.distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main()
