@@ -27,7 +27,6 @@ if __name__ == "__main__":
         _n = int(sys.argv[sys.argv.index("--devices") + 1])
     _set_device_count(_n or 8)
 
-from functools import partial  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

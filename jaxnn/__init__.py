@@ -10,10 +10,16 @@ Submodules:
   - :mod:`jaxnn.optim`: optax transforms that follow torch.optim's Adam/AdamW step for step.
 """
 
+from typing import TYPE_CHECKING
+
 from . import functional as functional
 from . import optim as optim
 from ._checkpoint import load_file as load_file
 from ._checkpoint import save_file as save_file
+
+if TYPE_CHECKING:  # imported lazily at run time (they import flax)
+    from . import linen as linen
+    from . import nnx as nnx
 
 __version__ = "0.1.0"
 

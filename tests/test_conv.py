@@ -352,7 +352,8 @@ def test_conv_error_parity(config):
     stride, padding, dilation, groups, c_in, c_out, w_c_in, size, k = config
     x = np.ones((1, c_in, size), np.float32)
     w = np.ones((c_out, w_c_in, k), np.float32)
-    t_kind, t_val = outcome(lambda: TF.conv1d(torch.tensor(x), torch.tensor(w), None, stride, padding, dilation, groups))
+    args = (stride, padding, dilation, groups)
+    t_kind, t_val = outcome(lambda: TF.conv1d(torch.tensor(x), torch.tensor(w), None, *args))
     j_kind, j_val = outcome(lambda: F.conv1d(x, w, None, stride, padding, dilation, groups))
     assert t_kind == j_kind, f"torch {t_kind}: {t_val!r}; jaxnn {j_kind}: {j_val!r}"
     if t_kind == "ok":

@@ -195,9 +195,11 @@ class LinenResBlock(nn.Module):
     @nn.compact
     def __call__(self, x, t):
         act = jl.SiLU()
-        h = jl.Conv2d(self.cin, self.cout, 3, padding=1, name="conv1")(act(jl.GroupNorm(2, self.cin, 1e-6, name="norm1")(x)))
+        h = act(jl.GroupNorm(2, self.cin, 1e-6, name="norm1")(x))
+        h = jl.Conv2d(self.cin, self.cout, 3, padding=1, name="conv1")(h)
         h = h + jl.Linear(self.temb, self.cout, name="time_emb_proj")(act(t))[:, :, None, None]
-        h = jl.Conv2d(self.cout, self.cout, 3, padding=1, name="conv2")(act(jl.GroupNorm(2, self.cout, name="norm2")(h)))
+        h = act(jl.GroupNorm(2, self.cout, name="norm2")(h))
+        h = jl.Conv2d(self.cout, self.cout, 3, padding=1, name="conv2")(h)
         return jl.Conv2d(self.cin, self.cout, 1, name="conv_shortcut")(x) + h
 
 

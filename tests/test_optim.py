@@ -153,9 +153,11 @@ def test_mask_matches_parameter_groups(which):
     mask = {"w": True, "b": False}
     groups = lambda p: [{"params": [p["w"]]}, {"params": [p["b"]], "weight_decay": 0.0}]  # noqa: E731
     if which == "adam":
-        tx, make = optim.adam(1e-2, weight_decay=0.2, mask=mask), lambda g: torch.optim.Adam(g, lr=1e-2, weight_decay=0.2)
+        tx = optim.adam(1e-2, weight_decay=0.2, mask=mask)
+        make = lambda g: torch.optim.Adam(g, lr=1e-2, weight_decay=0.2)  # noqa: E731
     else:
-        tx, make = optim.adamw(1e-2, weight_decay=0.2, mask=mask), lambda g: torch.optim.AdamW(g, lr=1e-2, weight_decay=0.2)
+        tx = optim.adamw(1e-2, weight_decay=0.2, mask=mask)
+        make = lambda g: torch.optim.AdamW(g, lr=1e-2, weight_decay=0.2)  # noqa: E731
     assert_same_trajectory(run_jax(tx), run_torch(make, groups=groups))
     # a callable mask gives the same result
     fn_mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731

@@ -287,10 +287,9 @@ def test_optax_chain_is_jittable_with_donation():
     params = {"w": jnp.ones((4, 4))}
     state = tx.init(params)
 
-    @jax.jit
     def step(params, state):
         updates, state = tx.update(params, state, params)
         return optax.apply_updates(params, updates), state
 
-    params, state = jax.jit(step.__wrapped__ if hasattr(step, "__wrapped__") else step, donate_argnums=(0, 1))(params, state)
+    params, state = jax.jit(step, donate_argnums=(0, 1))(params, state)
     assert params["w"].shape == (4, 4)

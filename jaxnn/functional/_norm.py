@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from jax import lax

@@ -242,7 +242,8 @@ def _activation_class(name: str) -> type:
     namespace["__post_init__"] = __post_init__
     namespace["__call__"] = __call__
     sig = ", ".join(f"{a}={d!r}" for a, d in spec.args)
-    namespace["__doc__"] = f"``torch.nn.{name}({sig})`` for flax.linen: calls :func:`jaxnn.functional.{spec.fn.__name__}`."
+    fn_name = spec.fn.__name__
+    namespace["__doc__"] = f"``torch.nn.{name}({sig})`` for flax.linen: calls :func:`jaxnn.functional.{fn_name}`."
     return type(name, (nn.Module,), namespace)
 
 

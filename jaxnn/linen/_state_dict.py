@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from flax.traverse_util import flatten_dict, unflatten_dict
 
@@ -44,7 +43,7 @@ def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return params["params"] if set(params) == {"params"} else params
 
 
-def state_dict_from_params(params: Mapping[str, Any]) -> dict[str, jax.Array]:
+def state_dict_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """A linen params tree (or ``{'params': ...}``) as a torch state_dict with dotted keys.
 
     Children that linen named ``net_0`` (list entries) become ``net.0``. Name torch attributes

@@ -32,7 +32,14 @@ def _value(p: Any) -> Any:
     return None if p is None else p[...]
 
 
-class _ConvNd(nnx.Module):
+class _Parametrized(nnx.Module):
+    """Modules whose torch twin has optional ``weight`` and ``bias`` (set by ``_make_params``)."""
+
+    weight: nnx.Param | None
+    bias: nnx.Param | None
+
+
+class _ConvNd(_Parametrized):
     _n = 0
     _transposed = False
 
@@ -156,7 +163,7 @@ for _c in (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d):
     _c.__doc__ = _CONV_T_DOC.format(n=_c._n)
 
 
-class Linear(nnx.Module):
+class Linear(_Parametrized):
     """``torch.nn.Linear``: ``weight`` ``(out_features, in_features)`` (the transpose of flax's
     kernel), ``bias`` ``(out_features,)``, both ``U(-1/sqrt(in), 1/sqrt(in))``."""
 
@@ -170,7 +177,7 @@ class Linear(nnx.Module):
         return F.linear(x, w, b)
 
 
-class GroupNorm(nnx.Module):
+class GroupNorm(_Parametrized):
     """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``; channels at dim 1
     (or last with ``channels_last=True``). Flax's GroupNorm uses eps 1e-6 and ``scale``."""
 
@@ -186,7 +193,7 @@ class GroupNorm(nnx.Module):
         return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last)
 
 
-class LayerNorm(nnx.Module):
+class LayerNorm(_Parametrized):
     """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``."""
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,

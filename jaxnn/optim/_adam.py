@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from optax import tree_utils as otu
 
-ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+ScalarOrSchedule = optax.ScalarOrSchedule
 MaskOrFn = Any
 
 
@@ -102,15 +101,15 @@ def scale_by_torch_adam(
     """
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
 
-    def init_fn(params: optax.Params) -> ScaleByTorchAdamState:
+    def init_fn(params: Any) -> Any:
         mu = otu.tree_zeros_like(params, dtype=mu_dtype)
         nu = otu.tree_zeros_like(params)
         nu_max = otu.tree_zeros_like(params) if amsgrad else None
         return ScaleByTorchAdamState(jnp.zeros([], jnp.int32), mu, nu, nu_max)
 
-    def update_fn(updates, state, params=None):
+    def update_fn(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
         del params
-        count = optax.safe_int32_increment(state.count)
+        count = jnp.asarray(optax.safe_int32_increment(state.count))
         # m.lerp_(g, 1 - b1) is m + w (g - m) for w < 0.5, torch's formula for the usual b1.
         mu = jax.tree.map(
             lambda g, m: (m + (1 - b1) * (g.astype(m.dtype) - m)).astype(m.dtype), updates, state.mu
@@ -189,12 +188,12 @@ def decoupled_weight_decay(
             _check_mask_structure(mask, params)
         return DecoupledDecayState(jnp.zeros([], jnp.int32))
 
-    def update_fn(updates, state, params=None):
+    def update_fn(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
         if params is None:
             raise ValueError("weight decay needs `params`: call `update(grads, state, params)`.")
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr: Any = learning_rate(state.count) if callable(learning_rate) else learning_rate
         if _is_number(lr) and _is_number(weight_decay):
-            factor: Any = float(np.float32(1.0 - lr * weight_decay)) - 1.0  # exact in float32
+            factor: Any = float(np.float32(1.0 - float(lr) * float(weight_decay))) - 1.0  # exact in float32
         else:
             factor = (1.0 - jnp.asarray(lr, jnp.float32) * weight_decay) - 1.0
         mask_tree = mask(params) if callable(mask) else mask
@@ -208,7 +207,7 @@ def decoupled_weight_decay(
             return decayed if m is True else (u if m is False else jnp.where(m, decayed, u))
 
         new = jax.tree.map(add, updates, params, mask_tree)
-        return new, DecoupledDecayState(optax.safe_int32_increment(state.count))
+        return new, DecoupledDecayState(jnp.asarray(optax.safe_int32_increment(state.count)))
 
     return optax.GradientTransformation(init_fn, update_fn)
 

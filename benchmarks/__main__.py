@@ -1,0 +1,277 @@
+"""jaxnn benchmarks, side by side with torch and flax/optax in one process.
+
+    python -m benchmarks conv|norm|act|optim|all [--quick] [--write BENCHMARKS.md]
+
+Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
+BENCHMARKS.md (between ``<!-- bench:NAME -->`` markers) with the fresh table and machine info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+# torch's OpenMP workers spin after each parallel region and steal the 2 cores XLA needs next;
+# let them sleep so the side-by-side numbers measure each library, not their interference.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import platform  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ._timing import jax_call, median_ms, table  # noqa: E402
+
+
+def _env() -> str:
+    dev = jax.devices()[0]
+    return (f"jax {jax.__version__} on {dev.platform} ({getattr(dev, 'device_kind', '')}), torch "
+            f"{torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs, "
+            f"{platform.machine()}, Python {platform.python_version()}")
+
+
+def _torch_device() -> str:
+    return "cuda" if torch.cuda.is_available() and jax.devices()[0].platform == "gpu" else "cpu"
+
+
+def _tsync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bench_conv(quick: bool) -> str:
+    from jax import lax
+
+    import jaxnn.functional as F
+
+    shapes = [(8, 64, 32, 32), (4, 128, 64, 64), (2, 320, 32, 32)]
+    if quick:
+        shapes = [(2, 16, 16, 16)]
+    dev = _torch_device()
+    rows = []
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        c = shape[1]
+        x = rng.standard_normal(shape).astype(np.float32)
+        w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+        jx, jw = jnp.asarray(x), jnp.asarray(w)
+        tx = torch.tensor(x, device=dev, requires_grad=True)
+        tw = torch.tensor(w, device=dev, requires_grad=True)
+
+        def raw(x, w):
+            return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+        impls = {
+            "jaxnn": lambda x, w: F.conv2d(x, w, None, 1, 1),
+            "raw lax": raw,
+            "jaxnn reflect": lambda x, w: F.conv2d(x, w, None, 1, 1, padding_mode="reflect"),
+        }
+        tconv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False, padding_mode="reflect").to(dev)
+        tconv.weight.data = tw.detach().clone()
+        t_impls = {
+            "torch": lambda: torch.nn.functional.conv2d(tx, tw, None, 1, 1),
+            "torch reflect": lambda: tconv(tx),
+        }
+        for mode in ("forward", "forward+backward"):
+            times = {}
+            for name, f in impls.items():
+                if mode == "forward":
+                    jf = jax.jit(f)
+                else:
+                    jf = jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
+                times[name] = median_ms(jax_call(jf, jx, jw), repeats=9 if not quick else 3)
+            for name, tf in t_impls.items():
+                def run(tf=tf):
+                    if mode == "forward":
+                        with torch.no_grad():
+                            tf()
+                    else:
+                        tx.grad = None
+                        tw.grad = None
+                        tconv.weight.grad = None
+                        tf().square().sum().backward()
+                    _tsync()
+                times[name] = median_ms(run, repeats=9 if not quick else 3)
+            rows.append([str(shape), mode, times["jaxnn"], times["raw lax"], times["torch"],
+                         times["jaxnn reflect"], times["torch reflect"],
+                         f"{times['jaxnn'] / times['raw lax']:.3f}",
+                         f"{times['jaxnn reflect'] / times['jaxnn']:.3f}",
+                         f"{times['jaxnn'] / times['torch']:.2f}"])
+    header = ["input (k=3, C_out=C_in)", "pass", "jaxnn ms", "raw lax ms", "torch ms", "jaxnn reflect ms",
+              "torch reflect ms", "jaxnn/lax", "reflect/zeros", "jaxnn/torch"]
+    return table("conv2d (float32, NCHW)", header, rows)
+
+
+def bench_norm(quick: bool) -> str:
+    import flax.linen as nn
+
+    import jaxnn.functional as F
+
+    shapes = [(4, 320, 64, 64), (16, 128, 64, 64)] if not quick else [(2, 32, 8, 8)]
+    dev = _torch_device()
+    rows = []
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        c = shape[1]
+        x = rng.standard_normal(shape).astype(np.float32)
+        w, b = np.ones(c, np.float32), np.zeros(c, np.float32)
+        jx, jw, jb = jnp.asarray(x), jnp.asarray(w), jnp.asarray(b)
+        jx_last = jnp.asarray(np.moveaxis(x, 1, -1))
+        t = {n: torch.tensor(v, device=dev) for n, v in (("x", x), ("w", w), ("b", b))}
+        ours = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b))
+        ours_last = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b, channels_last=True))
+        flax_gn = nn.GroupNorm(num_groups=32, epsilon=1e-5)
+        fparams = flax_gn.init(jax.random.key(0), jx_last)
+        flax_fn = jax.jit(lambda x: flax_gn.apply(fparams, x))
+        copy = jax.jit(lambda x: x + 1.0)
+
+        def torch_gn():
+            with torch.no_grad():
+                torch.nn.functional.group_norm(t["x"], 32, t["w"], t["b"])
+            _tsync()
+
+        reps = 20 if not quick else 3
+        tj = median_ms(jax_call(ours, jx, jw, jb), repeats=reps)
+        tjl = median_ms(jax_call(ours_last, jx_last, jw, jb), repeats=reps)
+        tt = median_ms(torch_gn, repeats=reps)
+        tf = median_ms(jax_call(flax_fn, jx_last), repeats=reps)
+        tc = median_ms(jax_call(copy, jx), repeats=reps)
+        rows.append([str(shape), tj, tjl, tt, tf, tc, f"{tj / tt:.2f}", f"{tj / tc:.2f}", f"{tf / tt:.2f}"])
+    header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "torch ms", "flax.linen (NHWC) ms", "copy floor ms",
+              "jaxnn/torch", "jaxnn/copy", "flax/torch"]
+    return table("group_norm forward (float32)", header, rows)
+
+
+def bench_act(quick: bool) -> str:
+    import jaxnn.functional as F
+
+    shape = (4, 320, 64, 64) if not quick else (2, 8, 8, 8)
+    dev = _torch_device()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
+    copy = median_ms(jax_call(jax.jit(lambda v: v + 1.0), jx), repeats=20)
+    rows = []
+    for name, jf, tf in [
+        ("gelu (exact)", F.gelu, torch.nn.functional.gelu),
+        ("silu", F.silu, torch.nn.functional.silu),
+        ("geglu", F.geglu, lambda v: v.chunk(2, -1)[0] * torch.nn.functional.gelu(v.chunk(2, -1)[1])),
+    ]:
+        tj = median_ms(jax_call(jax.jit(jf), jx), repeats=20)
+
+        def run(tf=tf):
+            with torch.no_grad():
+                tf(tx)
+            _tsync()
+
+        tt = median_ms(run, repeats=20)
+        rows.append([name, str(shape), tj, tt, copy, f"{tj / copy:.2f}", f"{tj / tt:.2f}"])
+    return table("activations forward (float32)", ["op", "input", "jaxnn ms", "torch ms", "copy floor ms",
+                                                   "jaxnn/copy", "jaxnn/torch"], rows)
+
+
+def bench_optim(quick: bool) -> str:
+    import optax
+
+    from jaxnn import optim
+
+    shapes = [(1024, 1024)] * 8 + [(4096, 1024)] * 2 + [(1024,)] * 50
+    if quick:
+        shapes = [(64, 64)] * 4
+    n = sum(int(np.prod(s)) for s in shapes)
+    dev = _torch_device()
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads_host = [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in shapes]
+    reps = 20 if not quick else 3
+    rows = []
+
+    def jax_step(tx, donate: bool) -> float:
+        params = [jnp.asarray(p) for p in host]
+        grads = [jnp.asarray(g) for g in grads_host]
+        state = tx.init(params)
+
+        def step(params, state, grads):
+            updates, state = tx.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        f = jax.jit(step, donate_argnums=(0, 1) if donate else ())
+        box = [params, state]
+
+        def run():
+            box[0], box[1] = f(box[0], box[1], grads)
+            jax.block_until_ready(box[0])
+
+        return median_ms(run, repeats=reps)
+
+    def torch_step(**kw) -> float:
+        params = [torch.tensor(p, device=dev, requires_grad=True) for p in host]
+        for p, g in zip(params, grads_host, strict=True):
+            p.grad = torch.tensor(g, device=dev)
+        opt = torch.optim.AdamW(params, lr=1e-3, **kw)
+
+        def run():
+            opt.step()
+            _tsync()
+
+        return median_ms(run, repeats=reps)
+
+    results = {
+        "jaxnn.optim.adamw (jit, donated)": jax_step(optim.adamw(1e-3), True),
+        "jaxnn.optim.adamw (jit, no donation)": jax_step(optim.adamw(1e-3), False),
+        "optax.adamw(weight_decay=1e-2) (jit, donated)": jax_step(optax.adamw(1e-3, weight_decay=1e-2), True),
+        "optax.adamw(weight_decay=1e-2) (jit, no donation)": jax_step(optax.adamw(1e-3, weight_decay=1e-2), False),
+    }
+    fused_ok = dev == "cuda" or hasattr(torch, "_fused_adamw_")
+    if fused_ok:
+        try:
+            results["torch AdamW fused=True"] = torch_step(fused=True)
+        except Exception as e:  # noqa: BLE001 - recorded, not hidden
+            results[f"torch AdamW fused=True (unavailable: {type(e).__name__})"] = float("nan")
+    results["torch AdamW foreach=True"] = torch_step(foreach=True)
+    results["torch AdamW for-loop"] = torch_step(foreach=False)
+    ref_key = "torch AdamW fused=True" if "torch AdamW fused=True" in results else "torch AdamW foreach=True"
+    ref = results[ref_key]
+    for name, ms in results.items():
+        rows.append([name, ms, f"{ms / ref:.2f}" if ms == ms else "n/a"])
+    return table(f"AdamW step over {n / 1e6:.1f}M float32 parameters ({len(shapes)} tensors)",
+                 ["implementation", "median ms", f"ratio to {ref_key}"], rows)
+
+
+BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim}
+
+
+def write_section(path: str, name: str, text: str) -> None:
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    body = f"{start}\n{text}\n{end}"
+    doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if start in doc:
+        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: body, doc, flags=re.S)
+    else:
+        doc = doc.rstrip() + "\n\n" + body + "\n"
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=[*BENCHES, "all"])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
+    parser.add_argument("--write", metavar="MD", help="update this markdown file's sections")
+    parser.add_argument("--tag", default="cpu", help="section suffix, e.g. cpu or h200")
+    args = parser.parse_args(argv)
+    names = list(BENCHES) if args.which == "all" else [args.which]
+    env = _env()
+    print(env, file=sys.stderr)
+    for name in names:
+        text = BENCHES[name](args.quick) + f"\n_{env}_\n"
+        print(text)
+        if args.write:
+            write_section(args.write, f"{name}-{args.tag}", text)
+
+
+if __name__ == "__main__":
+    main()
