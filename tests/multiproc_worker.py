@@ -1,23 +1,25 @@
 """One process of the two-process data-parallel test (launched by test_scaling.py).
 
 Usage: python multiproc_worker.py PROCESS_ID PORT STEPS BATCH OUT_JSON
+
+Everything happens under ``__main__``: pytest imports this file while collecting doctests, and
+that import must not touch XLA_FLAGS or JAX in the test process.
 """
 
 import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
-os.environ["JAX_PLATFORMS"] = "cpu"
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
-import train_sharded  # noqa: E402
-
 
 def main() -> None:
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+    import train_sharded
+
     pid, port, steps, batch, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid)
