@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
 
 def is_int(value: Any) -> bool:
@@ -94,9 +93,3 @@ def canonical_dim(dim: Any, ndim: int, name: str = "dim") -> int:
 def shape_str(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
 
-
-def as_jnp(x: Any) -> Any:
-    """NumPy arrays become JAX arrays; JAX arrays and tracers pass through."""
-    if isinstance(x, np.ndarray):
-        return jnp.asarray(x)
-    return x
