@@ -24,7 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ._timing import jax_call, median_ms, table  # noqa: E402
+from ._timing import jax_call, median_ms, median_ms_interleaved, table  # noqa: E402
 
 
 def _env() -> str:
@@ -77,13 +77,13 @@ def bench_conv(quick: bool) -> str:
             "torch reflect": lambda: tconv(tx),
         }
         for mode in ("forward", "forward+backward"):
-            times = {}
+            runs = {}
             for name, f in impls.items():
                 if mode == "forward":
                     jf = jax.jit(f)
                 else:
                     jf = jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
-                times[name] = median_ms(jax_call(jf, jx, jw), repeats=9 if not quick else 3)
+                runs[name] = jax_call(jf, jx, jw)
             for name, tf in t_impls.items():
                 def run(tf=tf):
                     if mode == "forward":
@@ -95,7 +95,8 @@ def bench_conv(quick: bool) -> str:
                         tconv.weight.grad = None
                         tf().square().sum().backward()
                     _tsync()
-                times[name] = median_ms(run, repeats=9 if not quick else 3)
+                runs[name] = run
+            times = median_ms_interleaved(runs, repeats=9 if not quick else 3)
             rows.append([str(shape), mode, times["jaxnn"], times["raw lax"], times["torch"],
                          times["jaxnn reflect"], times["torch reflect"],
                          f"{times['jaxnn'] / times['raw lax']:.3f}",
@@ -134,12 +135,17 @@ def bench_norm(quick: bool) -> str:
                 torch.nn.functional.group_norm(t["x"], 32, t["w"], t["b"])
             _tsync()
 
-        reps = 20 if not quick else 3
-        tj = median_ms(jax_call(ours, jx, jw, jb), repeats=reps)
-        tjl = median_ms(jax_call(ours_last, jx_last, jw, jb), repeats=reps)
-        tt = median_ms(torch_gn, repeats=reps)
-        tf = median_ms(jax_call(flax_fn, jx_last), repeats=reps)
-        tc = median_ms(jax_call(copy, jx), repeats=reps)
+        t = median_ms_interleaved(
+            {
+                "ours": jax_call(ours, jx, jw, jb),
+                "ours_last": jax_call(ours_last, jx_last, jw, jb),
+                "torch": torch_gn,
+                "flax": jax_call(flax_fn, jx_last),
+                "copy": jax_call(copy, jx),
+            },
+            repeats=20 if not quick else 3,
+        )
+        tj, tjl, tt, tf, tc = t["ours"], t["ours_last"], t["torch"], t["flax"], t["copy"]
         rows.append([str(shape), tj, tjl, tt, tf, tc, f"{tj / tt:.2f}", f"{tj / tc:.2f}", f"{tf / tt:.2f}"])
     header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "torch ms", "flax.linen (NHWC) ms", "copy floor ms",
               "jaxnn/torch", "jaxnn/copy", "flax/torch"]
@@ -153,21 +159,21 @@ def bench_act(quick: bool) -> str:
     dev = _torch_device()
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
-    copy = median_ms(jax_call(jax.jit(lambda v: v + 1.0), jx), repeats=20)
+    copy_fn = jax_call(jax.jit(lambda v: v + 1.0), jx)
     rows = []
     for name, jf, tf in [
         ("gelu (exact)", F.gelu, torch.nn.functional.gelu),
         ("silu", F.silu, torch.nn.functional.silu),
         ("geglu", F.geglu, lambda v: v.chunk(2, -1)[0] * torch.nn.functional.gelu(v.chunk(2, -1)[1])),
     ]:
-        tj = median_ms(jax_call(jax.jit(jf), jx), repeats=20)
-
         def run(tf=tf):
             with torch.no_grad():
                 tf(tx)
             _tsync()
 
-        tt = median_ms(run, repeats=20)
+        t = median_ms_interleaved({"jaxnn": jax_call(jax.jit(jf), jx), "torch": run, "copy": copy_fn},
+                                  repeats=20 if not quick else 3)
+        tj, tt, copy = t["jaxnn"], t["torch"], t["copy"]
         rows.append([name, str(shape), tj, tt, copy, f"{tj / copy:.2f}", f"{tj / tt:.2f}"])
     return table("activations forward (float32)", ["op", "input", "jaxnn ms", "torch ms", "copy floor ms",
                                                    "jaxnn/copy", "jaxnn/torch"], rows)

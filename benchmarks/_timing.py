@@ -23,6 +23,25 @@ def median_ms(fn: Callable[[], Any], *, repeats: int = 15, warmup: int = 3, min_
     return statistics.median(times)
 
 
+def median_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15, warmup: int = 2) -> dict[str, float]:
+    """Median ms of each function, measured round-robin (A, B, C, A, B, C, ...).
+
+    On a shared, noisy machine, drift (other load, thermal state, a neighbour's spinning threads)
+    then hits every implementation alike, so ratios between them are far more stable than when
+    each is timed in its own block.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def jax_call(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return lambda: jax.block_until_ready(f(*args))
 
