@@ -1,5 +1,8 @@
 """jaxnn.nnx and jaxnn.linen against their functions and against torch.nn models with checkpoints."""
 
+import sys
+from pathlib import Path
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,9 @@ import jaxnn.functional as F
 import jaxnn.linen as jl
 import jaxnn.nnx as jn
 from jaxnn._checkpoint import CheckpointError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from port_from_torch import TorchGEGLU  # noqa: E402  (diffusers' GEGLU, as the example defines it)
 
 torch.manual_seed(0)
 
@@ -214,16 +220,6 @@ class TorchFeedForward(torch.nn.Module):
         for m in self.net:
             x = m(x)
         return x
-
-
-class TorchGEGLU(torch.nn.Module):
-    def __init__(self, dim_in, dim_out):
-        super().__init__()
-        self.proj = torch.nn.Linear(dim_in, dim_out * 2)
-
-    def forward(self, x):
-        h, gate = self.proj(x).chunk(2, dim=-1)
-        return h * torch.nn.functional.gelu(gate)
 
 
 class NnxFeedForward(nnx.Module):
