@@ -36,8 +36,10 @@ class ParamSpec(NamedTuple):
     value: float  # the uniform bound, or the constant
 
 
-def init_param(spec: ParamSpec, key: jax.Array, dtype: Any) -> jax.Array:
+def init_param(spec: ParamSpec, key: jax.Array | None, dtype: Any) -> jax.Array:
     if spec.init == "uniform":
+        if key is None:
+            raise TypeError("a uniform initialiser needs a PRNG key.")
         return uniform(key, spec.shape, spec.value, dtype)
     return jnp.full(spec.shape, spec.value, dtype)
 
@@ -267,10 +269,15 @@ def bind_activation(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     missing = [k for k, v in bound.items() if v is None and k in ("threshold", "value")]
     if missing:
         raise TypeError(f"{name} missing required arguments: {missing}.")
-    # Run the function once on a scalar so bad values (e.g. approximate='fast') fail here.
-    probe = jnp.zeros((2, 2, 2, 2), jnp.float32)
-    spec.fn(probe, **{k: bound[k] for k in spec.call_args if not (k == "dim" and bound[k] is None)})
+    kwargs = {k: bound[k] for k in spec.call_args if not (k == "dim" and bound[k] is None)}
+    validate_call(spec.fn, **kwargs)
     return bound
+
+
+def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
+    """Trace ``fn(x, **kwargs)`` abstractly (nothing is computed or compiled), so that a bad
+    constructor argument, e.g. ``approximate='fast'``, raises jaxnn's error in the constructor."""
+    jax.eval_shape(lambda x: fn(x, **kwargs), jax.ShapeDtypeStruct((2, 2, 2, 2), jnp.float32))
 
 
 def apply_activation(name: str, config: dict[str, Any], x: Any) -> jax.Array:

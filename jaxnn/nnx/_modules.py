@@ -24,7 +24,7 @@ def _make_params(module: nnx.Module, specs: dict[str, L.ParamSpec], rngs: nnx.Rn
                 raise TypeError(f"{type(module).__name__} needs `rngs` to initialise `{name}`.")
             key = rngs.params()
         else:
-            key = jax.random.key(0)  # constant initialisers ignore the key
+            key = None  # constant initialisers take no key
         setattr(module, name, nnx.Param(L.init_param(spec, key, param_dtype)))
 
 
@@ -214,7 +214,7 @@ class GEGLU(nnx.Module):
 
     def __init__(self, dim_in: int, dim_out: int, bias: bool = True, *, approximate: str = "none",
                  dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
-        F.gelu(jnp.zeros(1), approximate)  # validate eagerly
+        L.validate_call(F.gelu, approximate=approximate)
         self.approximate = approximate
         self.proj = Linear(dim_in, 2 * dim_out, bias, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
