@@ -172,16 +172,6 @@ def test_clip_grad_norm_matches_torch(max_norm, norm_type):
     assert_same_trajectory(run_jax(tx), tt)
 
 
-def test_clip_grad_norm_single_step_values():
-    g = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([[12.0]])}
-    clipped, _ = optim.clip_grad_norm(1.0).update(g, optim.clip_grad_norm(1.0).init(g))
-    ta, tb = torch.tensor([3.0, 4.0], requires_grad=True), torch.tensor([[12.0]], requires_grad=True)
-    ta.grad, tb.grad = torch.tensor([3.0, 4.0]), torch.tensor([[12.0]])
-    torch.nn.utils.clip_grad_norm_([ta, tb], 1.0)
-    np.testing.assert_allclose(clipped["a"], ta.grad.numpy(), rtol=1e-7)
-    np.testing.assert_allclose(clipped["b"], tb.grad.numpy(), rtol=1e-7)
-
-
 # --- a real model: conv net trained in torch and in JAX from the same weights ------------------------
 
 
@@ -313,7 +303,6 @@ ERRORS = [
     (lambda: optim.adamw(1e-3, weight_decay=-0.1), "`weight_decay` must be >= 0"),
     (lambda: optim.adam(1e-3, b1=1.0), "`b1` must be in"),
     (lambda: optim.adam(1e-3, b2=-0.1), "`b2` must be in"),
-    (lambda: optim.clip_grad_norm(-1.0), "`max_norm` must be >= 0"),
 ]
 
 
