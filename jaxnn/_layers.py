@@ -8,6 +8,7 @@ create identical parameters from the same key and compute with the same function
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -28,6 +29,35 @@ def promote(dtype: Any, *arrays: Any) -> list[Any]:
     present = [a for a in arrays if a is not None]
     target = dtype if dtype is not None else jnp.result_type(*present)
     return [None if a is None else jnp.asarray(a, target) for a in arrays]
+
+
+def param_dtype(dtype: Any) -> Any:
+    """torch's ``dtype=`` constructor argument: the parameters' dtype; ``None`` is torch's default
+    float32. (Flax's computation dtype is jaxnn's keyword-only ``compute_dtype``.)"""
+    if dtype is None:
+        return jnp.float32
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"`dtype` must be a JAX/NumPy floating dtype such as jnp.bfloat16, got {dtype!r}."
+        ) from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"`dtype` must be a floating dtype (parameters are real-valued), got {dt}.")
+    return dt
+
+
+def check_device(device: Any, owner: str) -> None:
+    """torch's ``device=`` constructor argument: only ``None`` is accepted.
+
+    JAX places arrays itself: build the module under ``with jax.default_device(d):``, or move its
+    state afterwards with ``jax.device_put`` (or shard it); a torch device name means nothing here.
+    """
+    if device is not None:
+        raise ValueError(
+            f"{owner}: `device` must be None, got {device!r}. JAX places arrays itself: construct the "
+            "module under `with jax.default_device(d):` or move its state with `jax.device_put`."
+        )
 
 
 class ParamSpec(NamedTuple):
@@ -186,14 +216,17 @@ def linear_params(in_features: int, out_features: int, bias: bool) -> dict[str, 
     return out
 
 
-def group_norm_params(num_groups: int, num_channels: int, affine: bool) -> dict[str, ParamSpec]:
+def group_norm_params(num_groups: int, num_channels: int, affine: bool, bias: bool = True) -> dict[str, ParamSpec]:
     if not is_int(num_groups) or num_groups <= 0:
         raise ValueError(f"`num_groups` must be a positive int, got {num_groups!r}.")
     if not is_int(num_channels) or num_channels % num_groups:
         raise ValueError(f"`num_channels` (={num_channels}) must be divisible by `num_groups` (={num_groups}).")
     if not affine:
         return {}
-    return {"weight": ParamSpec((num_channels,), "ones", 1.0), "bias": ParamSpec((num_channels,), "zeros", 0.0)}
+    out = {"weight": ParamSpec((num_channels,), "ones", 1.0)}
+    if bias:
+        out["bias"] = ParamSpec((num_channels,), "zeros", 0.0)
+    return out
 
 
 def layer_norm_shape(normalized_shape: Any) -> tuple[int, ...]:
@@ -215,63 +248,67 @@ def layer_norm_params(shape: tuple[int, ...], elementwise_affine: bool, bias: bo
 
 class ActivationSpec(NamedTuple):
     fn: Callable[..., jax.Array]
-    args: tuple[tuple[str, Any], ...]  # constructor arguments with torch's defaults, in order
-    call_args: tuple[str, ...]  # the ones passed on to ``fn`` (``inplace`` is dropped)
+    call_args: tuple[str, ...]  # the constructor arguments passed on to ``fn`` (``inplace`` is not)
 
 
-def _act(fn: Callable[..., jax.Array], *args: tuple[str, Any]) -> ActivationSpec:
-    return ActivationSpec(fn, tuple(args), tuple(a for a, _ in args if a != "inplace"))
-
-
-_INPLACE = ("inplace", False)
-
-# torch.nn activation classes: name -> (function, constructor arguments with torch's defaults).
+# torch.nn activation classes: name -> (function, the constructor arguments the function takes).
+# The constructors themselves, with torch's signatures, are written out in jaxnn.nnx / jaxnn.linen.
 ACTIVATIONS: dict[str, ActivationSpec] = {
-    "ReLU": _act(F.relu, _INPLACE),
-    "ReLU6": _act(F.relu6, _INPLACE),
-    "LeakyReLU": _act(F.leaky_relu, ("negative_slope", 0.01), _INPLACE),
-    "ELU": _act(F.elu, ("alpha", 1.0), _INPLACE),
-    "SELU": _act(F.selu, _INPLACE),
-    "CELU": _act(F.celu, ("alpha", 1.0), _INPLACE),
-    "GELU": _act(F.gelu, ("approximate", "none")),
-    "SiLU": _act(F.silu, _INPLACE),
-    "Mish": _act(F.mish, _INPLACE),
-    "Sigmoid": _act(F.sigmoid),
-    "Tanh": _act(F.tanh),
-    "Hardtanh": _act(F.hardtanh, ("min_val", -1.0), ("max_val", 1.0), _INPLACE),
-    "Hardsigmoid": _act(F.hardsigmoid, _INPLACE),
-    "Hardswish": _act(F.hardswish, _INPLACE),
-    "Softplus": _act(F.softplus, ("beta", 1.0), ("threshold", 20.0)),
-    "Softsign": _act(F.softsign),
-    "LogSigmoid": _act(F.logsigmoid),
-    "Tanhshrink": _act(F.tanhshrink),
-    "Softshrink": _act(F.softshrink, ("lambd", 0.5)),
-    "Hardshrink": _act(F.hardshrink, ("lambd", 0.5)),
-    "Threshold": _act(F.threshold, ("threshold", None), ("value", None), _INPLACE),
-    "GLU": _act(F.glu, ("dim", -1)),
-    "Softmax": _act(F.softmax, ("dim", None)),
-    "LogSoftmax": _act(F.log_softmax, ("dim", None)),
+    "ReLU": ActivationSpec(F.relu, ()),
+    "ReLU6": ActivationSpec(F.relu6, ()),
+    "LeakyReLU": ActivationSpec(F.leaky_relu, ("negative_slope",)),
+    "ELU": ActivationSpec(F.elu, ("alpha",)),
+    "SELU": ActivationSpec(F.selu, ()),
+    "CELU": ActivationSpec(F.celu, ("alpha",)),
+    "GELU": ActivationSpec(F.gelu, ("approximate",)),
+    "SiLU": ActivationSpec(F.silu, ()),
+    "Mish": ActivationSpec(F.mish, ()),
+    "Sigmoid": ActivationSpec(F.sigmoid, ()),
+    "Tanh": ActivationSpec(F.tanh, ()),
+    "Hardtanh": ActivationSpec(F.hardtanh, ("min_val", "max_val")),
+    "Hardsigmoid": ActivationSpec(F.hardsigmoid, ()),
+    "Hardswish": ActivationSpec(F.hardswish, ()),
+    "Softplus": ActivationSpec(F.softplus, ("beta", "threshold")),
+    "Softsign": ActivationSpec(F.softsign, ()),
+    "LogSigmoid": ActivationSpec(F.logsigmoid, ()),
+    "Tanhshrink": ActivationSpec(F.tanhshrink, ()),
+    "Softshrink": ActivationSpec(F.softshrink, ("lambd",)),
+    "Hardshrink": ActivationSpec(F.hardshrink, ("lambd",)),
+    "Threshold": ActivationSpec(F.threshold, ("threshold", "value")),
+    "GLU": ActivationSpec(F.glu, ("dim",)),
+    "Softmax": ActivationSpec(F.softmax, ("dim",)),
+    "LogSoftmax": ActivationSpec(F.log_softmax, ("dim",)),
 }
 
 
-def bind_activation(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Bind constructor arguments like torch (positional or keyword); validate eagerly."""
-    spec = ACTIVATIONS[name]
-    names = [a for a, _ in spec.args]
-    if len(args) > len(names):
-        raise TypeError(f"{name} takes at most {len(names)} arguments ({', '.join(names)}), got {len(args)}.")
-    bound = dict(spec.args)
-    bound.update(zip(names, args, strict=False))
-    for k, v in kwargs.items():
-        if k not in bound:
-            raise TypeError(f"{name} got an unexpected argument {k!r}; it takes {names}.")
-        bound[k] = v
-    missing = [k for k, v in bound.items() if v is None and k in ("threshold", "value")]
-    if missing:
-        raise TypeError(f"{name} missing required arguments: {missing}.")
-    kwargs = {k: bound[k] for k in spec.call_args if not (k == "dim" and bound[k] is None)}
-    validate_call(spec.fn, **kwargs)
-    return bound
+def check_activation(name: str, config: dict[str, Any]) -> None:
+    """Validate an activation's constructor arguments eagerly (``GELU('fast')`` fails at once).
+
+    ``dim`` is left to the call, as torch does: whether it is valid depends on the input's rank.
+    """
+    if "dim" in config:  # GLU, Softmax, LogSoftmax: `dim` is their only argument
+        return
+    validate_call(ACTIVATIONS[name].fn, **config)
+
+
+def hardtanh_bounds(
+    min_val: float, max_val: float, min_value: float | None, max_value: float | None, *, warn: bool
+) -> tuple[float, float]:
+    """``nn.Hardtanh``'s bounds: the deprecated ``min_value``/``max_value`` win (with torch's
+    FutureWarning), and ``max_val`` must be strictly greater than ``min_val``."""
+    if min_value is not None:
+        if warn:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning,
+                          stacklevel=3)
+        min_val = min_value
+    if max_value is not None:
+        if warn:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning,
+                          stacklevel=3)
+        max_val = max_value
+    if max_val <= min_val:
+        raise ValueError(f"`max_val` (={max_val}) must be greater than `min_val` (={min_val}).")
+    return min_val, max_val
 
 
 def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
@@ -281,5 +318,4 @@ def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def apply_activation(name: str, config: dict[str, Any], x: Any) -> jax.Array:
-    spec = ACTIVATIONS[name]
-    return spec.fn(x, **{k: config[k] for k in spec.call_args})
+    return ACTIVATIONS[name].fn(x, **config)

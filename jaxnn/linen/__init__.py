@@ -48,7 +48,7 @@ __all__ = [
     "CELU", "ELU", "GEGLU", "GELU", "GLU", "SELU", "Conv1d", "Conv2d", "Conv3d",
     "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "GroupNorm", "Hardshrink",
     "Hardsigmoid", "Hardswish", "Hardtanh", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid",
-    "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid", "Softmax",
+    "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
     "Softplus", "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Threshold", "load_result",
     "params_from_state_dict", "save_params", "state_dict_from_params",
 ]

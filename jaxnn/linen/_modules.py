@@ -1,7 +1,15 @@
-"""flax.linen modules with torch.nn's constructor signatures, parameter names and layouts."""
+"""flax.linen modules with torch.nn's constructor signatures and parameter names.
+
+Fields are torch's constructor arguments in torch's order, ``device`` and ``dtype`` included
+(``dtype`` is the parameters' dtype, as in torch; ``device`` must be None: JAX places arrays
+itself). jaxnn's own fields come after them, keyword-only: ``compute_dtype`` (flax's computation
+dtype), ``channels_last``, ``precision``. Modules are called with torch's forward arguments
+(``input``, ...). linen's own ``parent`` and ``name`` are flax's.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,12 +21,12 @@ from .. import _layers as L
 from .. import functional as F
 
 
-def _params(module: nn.Module, specs: dict[str, L.ParamSpec], param_dtype: Any) -> tuple[Any, Any]:
+def _params(module: nn.Module, specs: dict[str, L.ParamSpec], dtype: Any) -> tuple[Any, Any]:
     out = []
     for name in ("weight", "bias"):
         spec = specs.get(name)
         out.append(
-            None if spec is None else module.param(name, lambda key, s=spec: L.init_param(s, key, param_dtype))
+            None if spec is None else module.param(name, lambda key, s=spec: L.init_param(s, key, dtype))
         )
     return out[0], out[1]
 
@@ -33,14 +41,18 @@ class _Conv(nn.Module):
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    channels_last: bool = False
+    device: Any = None
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    _: dataclasses.KW_ONLY
+    channels_last: bool = False
+    compute_dtype: Any = None
     precision: Any = None
     _n: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         self._config()  # torch validates in the constructor
+        L.check_device(self.device, type(self).__name__)
+        L.param_dtype(self.dtype)
         super().__post_init__()
 
     def _config(self) -> L.ConvConfig:
@@ -49,10 +61,10 @@ class _Conv(nn.Module):
                              self.padding_mode)
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, input: jax.Array) -> jax.Array:
         cfg = self._config()
-        w, b = _params(self, cfg.params(), self.param_dtype)
-        return L.conv_apply(cfg, w, b, x, dtype=self.dtype, channels_last=self.channels_last,
+        w, b = _params(self, cfg.params(), L.param_dtype(self.dtype))
+        return L.conv_apply(cfg, w, b, input, dtype=self.compute_dtype, channels_last=self.channels_last,
                             precision=self.precision)
 
 
@@ -67,14 +79,18 @@ class _ConvTranspose(nn.Module):
     bias: bool = True
     dilation: int | Sequence[int] = 1
     padding_mode: str = "zeros"
-    channels_last: bool = False
+    device: Any = None
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    _: dataclasses.KW_ONLY
+    channels_last: bool = False
+    compute_dtype: Any = None
     precision: Any = None
     _n: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         self._config()
+        L.check_device(self.device, type(self).__name__)
+        L.param_dtype(self.dtype)
         super().__post_init__()
 
     def _config(self) -> L.ConvConfig:
@@ -83,10 +99,10 @@ class _ConvTranspose(nn.Module):
                              self.padding_mode, self.output_padding)
 
     @nn.compact
-    def __call__(self, x: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
+    def __call__(self, input: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
         cfg = self._config()
-        w, b = _params(self, cfg.params(), self.param_dtype)
-        return L.conv_apply(cfg, w, b, x, dtype=self.dtype, channels_last=self.channels_last,
+        w, b = _params(self, cfg.params(), L.param_dtype(self.dtype))
+        return L.conv_apply(cfg, w, b, input, dtype=self.compute_dtype, channels_last=self.channels_last,
                             precision=self.precision, output_size=output_size)
 
 
@@ -105,6 +121,9 @@ class Conv2d(_Conv):
       >>> params = Conv2d(3, 8, 3, padding=1).init(jax.random.key(0), jnp.ones((1, 3, 8, 8)))
       >>> params["params"]["weight"].shape
       (8, 3, 3, 3)
+
+    Differences from PyTorch:
+      ``device`` must be None (JAX places arrays: use ``jax.default_device`` or ``jax.device_put``).
     """
 
     _n: ClassVar[int] = 2
@@ -135,139 +154,332 @@ class ConvTranspose3d(_ConvTranspose):
 
 
 class Linear(nn.Module):
-    """``torch.nn.Linear`` for flax.linen: ``weight`` ``(out_features, in_features)``."""
+    """``torch.nn.Linear(in_features, out_features, bias=True, device=None, dtype=None)`` for
+    flax.linen: ``weight`` ``(out_features, in_features)``; keyword-only ``compute_dtype``."""
 
     in_features: int
     out_features: int
     bias: bool = True
+    device: Any = None
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    _: dataclasses.KW_ONLY
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        L.linear_params(self.in_features, self.out_features, self.bias)
+        L.check_device(self.device, "Linear")
+        L.param_dtype(self.dtype)
+        super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        w, b = _params(self, L.linear_params(self.in_features, self.out_features, self.bias), self.param_dtype)
-        x, w, b = L.promote(self.dtype, x, w, b)
+    def __call__(self, input: jax.Array) -> jax.Array:
+        specs = L.linear_params(self.in_features, self.out_features, self.bias)
+        w, b = _params(self, specs, L.param_dtype(self.dtype))
+        x, w, b = L.promote(self.compute_dtype, input, w, b)
         return F.linear(x, w, b)
 
 
 class GroupNorm(nn.Module):
-    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)`` for flax.linen."""
+    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, device=None,
+    dtype=None, *, bias=True)`` for flax.linen; keyword-only ``channels_last``, ``compute_dtype``."""
 
     num_groups: int
     num_channels: int
     eps: float = 1e-5
     affine: bool = True
-    channels_last: bool = False
+    device: Any = None
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    _: dataclasses.KW_ONLY
+    bias: bool = True
+    channels_last: bool = False
+    compute_dtype: Any = None
 
     def __post_init__(self) -> None:
-        L.group_norm_params(self.num_groups, self.num_channels, self.affine)
+        L.group_norm_params(self.num_groups, self.num_channels, self.affine, self.bias)
+        L.check_device(self.device, "GroupNorm")
+        L.param_dtype(self.dtype)
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        specs = L.group_norm_params(self.num_groups, self.num_channels, self.affine)
-        w, b = _params(self, specs, self.param_dtype)
-        x, w, b = L.promote(self.dtype, x, w, b)
+    def __call__(self, input: jax.Array) -> jax.Array:
+        specs = L.group_norm_params(self.num_groups, self.num_channels, self.affine, self.bias)
+        w, b = _params(self, specs, L.param_dtype(self.dtype))
+        x, w, b = L.promote(self.compute_dtype, input, w, b)
         return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last)
 
 
 class LayerNorm(nn.Module):
-    """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``."""
+    """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+    device=None, dtype=None)`` for flax.linen; keyword-only ``compute_dtype``."""
 
     normalized_shape: int | Sequence[int]
     eps: float = 1e-5
     elementwise_affine: bool = True
     bias: bool = True
+    device: Any = None
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    _: dataclasses.KW_ONLY
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        L.layer_norm_shape(self.normalized_shape)
+        L.check_device(self.device, "LayerNorm")
+        L.param_dtype(self.dtype)
+        super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, input: jax.Array) -> jax.Array:
         shape = L.layer_norm_shape(self.normalized_shape)
-        w, b = _params(self, L.layer_norm_params(shape, self.elementwise_affine, self.bias), self.param_dtype)
-        x, w, b = L.promote(self.dtype, x, w, b)
+        specs = L.layer_norm_params(shape, self.elementwise_affine, self.bias)
+        w, b = _params(self, specs, L.param_dtype(self.dtype))
+        x, w, b = L.promote(self.compute_dtype, input, w, b)
         return F.layer_norm(x, shape, w, b, self.eps)
 
 
 class GEGLU(nn.Module):
     """diffusers' ``GEGLU(dim_in, dim_out, bias=True)``: a ``proj`` Linear to ``2 * dim_out``, then
-    ``h * gelu(gate)``."""
+    ``h * gelu(gate)``. Keyword-only: ``approximate``, ``dtype`` (the parameters'), ``compute_dtype``.
+
+    Differences from diffusers: the call takes ``hidden_states`` only (diffusers' deprecated,
+    ignored ``scale`` argument is not accepted).
+    """
 
     dim_in: int
     dim_out: int
     bias: bool = True
+    _: dataclasses.KW_ONLY
     approximate: str = "none"
     dtype: Any = None
-    param_dtype: Any = jnp.float32
+    compute_dtype: Any = None
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = Linear(self.dim_in, 2 * self.dim_out, self.bias, self.dtype, self.param_dtype, name="proj")(x)
-        return F.geglu(h, -1, self.approximate)
+    def __call__(self, hidden_states: jax.Array) -> jax.Array:
+        proj = Linear(self.dim_in, 2 * self.dim_out, self.bias, dtype=self.dtype, compute_dtype=self.compute_dtype,
+                      name="proj")
+        return F.geglu(proj(hidden_states), -1, self.approximate)
 
 
 class PReLU(nn.Module):
-    """``torch.nn.PReLU(num_parameters=1, init=0.25)`` with its learnable ``weight``.
+    """``torch.nn.PReLU(num_parameters=1, init=0.25, device=None, dtype=None)`` with its learnable
+    ``weight``.
 
     Differences from PyTorch: torch's ``init`` argument is called ``init_value`` here, because
-    ``init`` is the name of linen's initialisation method.
+    ``init`` is the name of linen's initialisation method. ``device`` must be None.
     """
 
     num_parameters: int = 1
     init_value: float = 0.25
-    param_dtype: Any = jnp.float32
+    device: Any = None
+    dtype: Any = None
+
+    def __post_init__(self) -> None:
+        L.check_device(self.device, "PReLU")
+        L.param_dtype(self.dtype)
+        super().__post_init__()
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        w = self.param("weight", lambda _: jnp.full((self.num_parameters,), self.init_value, self.param_dtype))
-        x, w = L.promote(None, x, w)
+    def __call__(self, input: jax.Array) -> jax.Array:
+        dtype = L.param_dtype(self.dtype)
+        w = self.param("weight", lambda _: jnp.full((self.num_parameters,), self.init_value, dtype))
+        x, w = L.promote(None, input, w)
         return F.prelu(x, w)
 
 
-def _activation_class(name: str) -> type:
-    spec = L.ACTIVATIONS[name]
-    annotations = {a: Any for a, _ in spec.args}
-    namespace: dict[str, Any] = {"__annotations__": annotations, "__module__": __name__}
-    namespace.update(dict(spec.args))
+class _Activation(nn.Module):
+    """torch's constructor arguments as fields and the call into the function named in
+    ``jaxnn._layers.ACTIVATIONS``; ``inplace`` is accepted and ignored."""
+
+    _name: ClassVar[str] = ""
+
+    def _config(self) -> dict[str, Any]:
+        return {a: getattr(self, a) for a in L.ACTIVATIONS[self._name].call_args}
 
     def __post_init__(self) -> None:
-        L.bind_activation(name, (), {a: getattr(self, a) for a, _ in spec.args})
-        nn.Module.__post_init__(self)
+        L.check_activation(self._name, self._config())
+        super().__post_init__()
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return L.apply_activation(name, {a: getattr(self, a) for a, _ in spec.args}, x)
-
-    namespace["__post_init__"] = __post_init__
-    namespace["__call__"] = __call__
-    sig = ", ".join(f"{a}={d!r}" for a, d in spec.args)
-    fn_name = spec.fn.__name__
-    namespace["__doc__"] = f"``torch.nn.{name}({sig})`` for flax.linen: calls :func:`jaxnn.functional.{fn_name}`."
-    return type(name, (nn.Module,), namespace)
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return L.apply_activation(self._name, self._config(), input)
 
 
-ReLU = _activation_class("ReLU")
-ReLU6 = _activation_class("ReLU6")
-LeakyReLU = _activation_class("LeakyReLU")
-ELU = _activation_class("ELU")
-SELU = _activation_class("SELU")
-CELU = _activation_class("CELU")
-GELU = _activation_class("GELU")
-SiLU = _activation_class("SiLU")
-Mish = _activation_class("Mish")
-Sigmoid = _activation_class("Sigmoid")
-Tanh = _activation_class("Tanh")
-Hardtanh = _activation_class("Hardtanh")
-Hardsigmoid = _activation_class("Hardsigmoid")
-Hardswish = _activation_class("Hardswish")
-Softplus = _activation_class("Softplus")
-Softsign = _activation_class("Softsign")
-LogSigmoid = _activation_class("LogSigmoid")
-Tanhshrink = _activation_class("Tanhshrink")
-Softshrink = _activation_class("Softshrink")
-Hardshrink = _activation_class("Hardshrink")
-Threshold = _activation_class("Threshold")
-GLU = _activation_class("GLU")
-Softmax = _activation_class("Softmax")
-LogSoftmax = _activation_class("LogSoftmax")
+class ReLU(_Activation):
+    """``torch.nn.ReLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "ReLU"
+
+
+class ReLU6(_Activation):
+    """``torch.nn.ReLU6(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu6`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "ReLU6"
+
+
+class LeakyReLU(_Activation):
+    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)`` for flax.linen."""
+
+    negative_slope: float = 0.01
+    inplace: bool = False
+    _name: ClassVar[str] = "LeakyReLU"
+
+
+class ELU(_Activation):
+    """``torch.nn.ELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.elu`."""
+
+    alpha: float = 1.0
+    inplace: bool = False
+    _name: ClassVar[str] = "ELU"
+
+
+class SELU(_Activation):
+    """``torch.nn.SELU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.selu`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "SELU"
+
+
+class CELU(_Activation):
+    """``torch.nn.CELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.celu`."""
+
+    alpha: float = 1.0
+    inplace: bool = False
+    _name: ClassVar[str] = "CELU"
+
+
+class GELU(_Activation):
+    """``torch.nn.GELU(approximate='none')`` for flax.linen: :func:`jaxnn.functional.gelu`."""
+
+    approximate: str = "none"
+    _name: ClassVar[str] = "GELU"
+
+
+class SiLU(_Activation):
+    """``torch.nn.SiLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.silu`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "SiLU"
+
+
+class Mish(_Activation):
+    """``torch.nn.Mish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.mish`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "Mish"
+
+
+class Sigmoid(_Activation):
+    """``torch.nn.Sigmoid()`` for flax.linen: :func:`jaxnn.functional.sigmoid`."""
+
+    _name: ClassVar[str] = "Sigmoid"
+
+
+class Tanh(_Activation):
+    """``torch.nn.Tanh()`` for flax.linen: :func:`jaxnn.functional.tanh`."""
+
+    _name: ClassVar[str] = "Tanh"
+
+
+class Hardtanh(_Activation):
+    """``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0, inplace=False, min_value=None,
+    max_value=None)`` for flax.linen; ``min_value``/``max_value`` are torch's deprecated spellings
+    (FutureWarning); ``max_val`` must be greater than ``min_val``."""
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+    inplace: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    _name: ClassVar[str] = "Hardtanh"
+
+    def _config(self) -> dict[str, Any]:
+        lo, hi = L.hardtanh_bounds(self.min_val, self.max_val, self.min_value, self.max_value, warn=False)
+        return {"min_val": lo, "max_val": hi}
+
+    def __post_init__(self) -> None:
+        L.hardtanh_bounds(self.min_val, self.max_val, self.min_value, self.max_value, warn=True)
+        super().__post_init__()
+
+
+class Hardsigmoid(_Activation):
+    """``torch.nn.Hardsigmoid(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardsigmoid`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "Hardsigmoid"
+
+
+class Hardswish(_Activation):
+    """``torch.nn.Hardswish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardswish`."""
+
+    inplace: bool = False
+    _name: ClassVar[str] = "Hardswish"
+
+
+class Softplus(_Activation):
+    """``torch.nn.Softplus(beta=1.0, threshold=20.0)`` for flax.linen: :func:`jaxnn.functional.softplus`."""
+
+    beta: float = 1.0
+    threshold: float = 20.0
+    _name: ClassVar[str] = "Softplus"
+
+
+class Softsign(_Activation):
+    """``torch.nn.Softsign()`` for flax.linen: :func:`jaxnn.functional.softsign`."""
+
+    _name: ClassVar[str] = "Softsign"
+
+
+class LogSigmoid(_Activation):
+    """``torch.nn.LogSigmoid()`` for flax.linen: :func:`jaxnn.functional.logsigmoid`."""
+
+    _name: ClassVar[str] = "LogSigmoid"
+
+
+class Tanhshrink(_Activation):
+    """``torch.nn.Tanhshrink()`` for flax.linen: :func:`jaxnn.functional.tanhshrink`."""
+
+    _name: ClassVar[str] = "Tanhshrink"
+
+
+class Softshrink(_Activation):
+    """``torch.nn.Softshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.softshrink`."""
+
+    lambd: float = 0.5
+    _name: ClassVar[str] = "Softshrink"
+
+
+class Hardshrink(_Activation):
+    """``torch.nn.Hardshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.hardshrink`."""
+
+    lambd: float = 0.5
+    _name: ClassVar[str] = "Hardshrink"
+
+
+class Threshold(_Activation):
+    """``torch.nn.Threshold(threshold, value, inplace=False)`` for flax.linen."""
+
+    threshold: float
+    value: float
+    inplace: bool = False
+    _name: ClassVar[str] = "Threshold"
+
+
+class GLU(_Activation):
+    """``torch.nn.GLU(dim=-1)`` for flax.linen: :func:`jaxnn.functional.glu`."""
+
+    dim: int = -1
+    _name: ClassVar[str] = "GLU"
+
+
+class Softmax(_Activation):
+    """``torch.nn.Softmax(dim=None)`` for flax.linen (``dim=None`` warns, as torch)."""
+
+    dim: int | None = None
+    _name: ClassVar[str] = "Softmax"
+
+
+class LogSoftmax(_Activation):
+    """``torch.nn.LogSoftmax(dim=None)`` for flax.linen: :func:`jaxnn.functional.log_softmax`."""
+
+    dim: int | None = None
+    _name: ClassVar[str] = "LogSoftmax"
