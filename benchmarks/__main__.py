@@ -123,6 +123,7 @@ def bench_norm(quick: bool) -> str:
         jx, jw, jb = jnp.asarray(x), jnp.asarray(w), jnp.asarray(b)
         jx_last = jnp.asarray(np.moveaxis(x, 1, -1))
         t = {n: torch.tensor(v, device=dev) for n, v in (("x", x), ("w", w), ("b", b))}
+        t["x_last"] = t["x"].contiguous(memory_format=torch.channels_last)
         ours = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b))
         ours_last = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b, channels_last=True))
         flax_gn = nn.GroupNorm(num_groups=32, epsilon=1e-5)
@@ -130,26 +131,60 @@ def bench_norm(quick: bool) -> str:
         flax_fn = jax.jit(lambda x: flax_gn.apply(fparams, x))
         copy = jax.jit(lambda x: x + 1.0)
 
-        def torch_gn():
-            with torch.no_grad():
-                torch.nn.functional.group_norm(t["x"], 32, t["w"], t["b"])
-            _tsync()
+        def torch_gn(key):
+            def run():
+                with torch.no_grad():
+                    torch.nn.functional.group_norm(t[key], 32, t["w"], t["b"])
+                _tsync()
 
-        t = median_ms_interleaved(
+            return run
+
+        ms = median_ms_interleaved(
             {
                 "ours": jax_call(ours, jx, jw, jb),
                 "ours_last": jax_call(ours_last, jx_last, jw, jb),
-                "torch": torch_gn,
+                "torch": torch_gn("x"),
+                "torch_last": torch_gn("x_last"),
                 "flax": jax_call(flax_fn, jx_last),
                 "copy": jax_call(copy, jx),
             },
             repeats=20 if not quick else 3,
         )
-        tj, tjl, tt, tf, tc = t["ours"], t["ours_last"], t["torch"], t["flax"], t["copy"]
-        rows.append([str(shape), tj, tjl, tt, tf, tc, f"{tj / tt:.2f}", f"{tj / tc:.2f}", f"{tf / tt:.2f}"])
-    header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "torch ms", "flax.linen (NHWC) ms", "copy floor ms",
-              "jaxnn/torch", "jaxnn/copy", "flax/torch"]
-    return table("group_norm forward (float32)", header, rows)
+        tj, tjl, tt, ttl, tf, tc = (ms[k] for k in ("ours", "ours_last", "torch", "torch_last", "flax", "copy"))
+        rows.append([str(shape), tj, tjl, tt, ttl, tf, tc, f"{tj / tt:.2f}", f"{tjl / ttl:.2f}", f"{tj / tc:.2f}",
+                     f"{tf / ttl:.2f}"])
+    header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "torch ms", "torch channels_last ms",
+              "flax.linen (NHWC) ms", "copy floor ms", "jaxnn/torch NCHW", "jaxnn/torch NHWC", "jaxnn NCHW/copy",
+              "flax/torch NHWC"]
+    out = table("group_norm forward (float32)", header, rows)
+
+    rows = []
+    for shape in [(8, 1024, 768), (2, 4096, 320)] if not quick else [(2, 8, 16)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        d = shape[-1]
+        jx, jw = jnp.asarray(x), jnp.ones(d, jnp.float32)
+        tx, tw = torch.tensor(x, device=dev), torch.ones(d, device=dev)
+        ours = jax.jit(lambda x, w: F.layer_norm(x, d, w, w))
+        flax_ln = nn.LayerNorm(epsilon=1e-5)
+        fparams = flax_ln.init(jax.random.key(0), jx)
+        flax_fn = jax.jit(lambda x: flax_ln.apply(fparams, x))
+        copy = jax.jit(lambda x: x + 1.0)
+
+        def torch_ln():
+            with torch.no_grad():
+                torch.nn.functional.layer_norm(tx, (d,), tw, tw)
+            _tsync()
+
+        ms = median_ms_interleaved(
+            {"ours": jax_call(ours, jx, jw), "torch": torch_ln, "flax": jax_call(flax_fn, jx),
+             "copy": jax_call(copy, jx)},
+            repeats=20 if not quick else 3,
+        )
+        rows.append([str(shape), ms["ours"], ms["torch"], ms["flax"], ms["copy"], f"{ms['ours'] / ms['torch']:.2f}",
+                     f"{ms['ours'] / ms['copy']:.2f}", f"{ms['flax'] / ms['torch']:.2f}"])
+    header = ["input (normalized: last dim)", "jaxnn ms", "torch ms", "flax.linen ms", "copy floor ms", "jaxnn/torch",
+              "jaxnn/copy", "flax/torch"]
+    return out + "\n" + table("layer_norm forward (float32)", header, rows)
 
 
 def bench_act(quick: bool) -> str:
