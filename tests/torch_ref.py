@@ -42,6 +42,22 @@ def as_f(a) -> np.ndarray:
     return a.astype(np.float32) if a.dtype in (ml_dtypes.bfloat16, np.float16) else a
 
 
+def round_to(values, dtype) -> np.ndarray:
+    """float64 ``values`` correctly rounded (to nearest, ties to even) to ``dtype``, as float64.
+
+    ``astype`` is not enough for bfloat16: ml_dtypes casts float64 through float32, rounding twice.
+    Here float32 is reached by rounding to odd (truncate, then set the last bit if inexact), which
+    makes the second rounding exact for any format with at most 22 significand bits.
+    """
+    v = np.asarray(values, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = v.astype(np.float32)
+        f = np.where(np.isfinite(v) & (np.abs(f.astype(np.float64)) > np.abs(v)), np.nextafter(f, np.float32(0)), f)
+        inexact = np.isfinite(v) & (f.astype(np.float64) != v)
+        f = (f.view(np.uint32) | inexact.astype(np.uint32)).view(np.float32)
+        return f.astype(dtype).astype(np.float64)
+
+
 def assert_close(actual, expected, *, rtol: float, atol: float, what: str = "output") -> None:
     actual, expected = as_f(actual), as_f(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch {expected.shape}"
@@ -94,6 +110,31 @@ def check(
             atol=grad_atol if grad_atol is not None else atol,
             what=f"gradient of input {i}",
         )
+
+
+def reduction_tol(k: int, dtype=np.float32, ulps: float = 4.0) -> float:
+    """Relative tolerance for a result that sums ``k`` terms in ``dtype``: ``ulps * eps * sqrt(k)``.
+
+    Two correct implementations of a reduction differ by the order they add in (XLA's fusion
+    decisions, the CPU's vector width, torch's kernel dispatch): the rounding error grows like
+    ``sqrt(k)`` for random data. Never below ``ulps * eps``.
+    """
+    return ulps * float(np.finfo(dtype).eps) * max(1.0, float(np.sqrt(k)))
+
+
+def assert_close_reduction(
+    actual, expected, k: int, *, ulps: float = 4.0, scale: float | None = None, what: str = "output"
+) -> None:
+    """``assert_close`` with :func:`reduction_tol`; the absolute part scales with ``scale``.
+
+    ``scale`` is the magnitude of the summed terms (default ``max|expected|``); pass it where the
+    result cancels (a sum of terms of both signs can be far smaller than its terms).
+    """
+    expected_f = as_f(np.asarray(expected))
+    tol = reduction_tol(k, np.float32 if expected_f.dtype != np.float64 else np.float64, ulps)
+    if scale is None:
+        scale = float(np.max(np.abs(expected_f))) if expected_f.size else 1.0
+    assert_close(actual, expected, rtol=tol, atol=tol * max(scale, 1e-30), what=what)
 
 
 def outcome(fn: Callable[[], object]) -> tuple[str, object]:
