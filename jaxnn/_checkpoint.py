@@ -189,7 +189,8 @@ def plan_load(
 
     Every problem is collected and reported in one error (torch's format); nothing is loaded
     partially. Shape mismatches are errors even with ``strict=False``, as in torch. Values are cast
-    to ``dtype`` if given, else to the dtype the model's parameter already has.
+    to ``dtype`` if given (floating variables only: counters keep their integer dtype), else to the
+    dtype the model's variable already has.
     """
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
@@ -208,7 +209,9 @@ def plan_load(
                 f"checkpoint, the shape in current model is {tuple(shape)}."
             )
             continue
-        values[key] = np.asarray(arr).astype(dtype if dtype is not None else target, copy=False)
+        counter = np.issubdtype(np.dtype(target), np.integer) or np.dtype(target) == np.bool_
+        cast = dtype if dtype is not None and not counter else target
+        values[key] = np.asarray(arr).astype(cast, copy=False)
     if errors:
         raise CheckpointError("Error(s) in loading state_dict:\n\t" + "\n\t".join(errors))
     return values, LoadResult(missing, unexpected)

@@ -1,41 +1,110 @@
-"""What a torch layer is, independent of the Flax front end: validated configuration, parameter
-shapes and torch's default initialisation, and the call into :mod:`jaxnn.functional`.
+"""What a torch layer is, independent of the Flax front end: one description per layer.
 
-:mod:`jaxnn.nnx` and :mod:`jaxnn.linen` are thin wrappers around these specs, so both front ends
-create identical parameters from the same key and compute with the same function.
+A description (a subclass of :class:`Layer`, a frozen dataclass) holds
+
+- the layer's configuration, validated and canonicalised once at construction by the same helpers
+  the :mod:`jaxnn.functional` op uses (one place per rule, one wording);
+- its named variables (:meth:`Layer.variables`): each a :class:`Var` with a shape, an initialiser
+  that reproduces torch's ``reset_parameters`` and a kind: ``"parameter"``, ``"buffer"``
+  (persistent: in the state_dict, like ``running_mean``) or ``"nonpersistent"`` (not in it);
+- its apply function (:meth:`Layer.apply`), which calls :mod:`jaxnn.functional` and returns the
+  output and the new values of any buffers it updates.
+
+:mod:`jaxnn.nnx` and :mod:`jaxnn.linen` are thin generic adapters over these descriptions, so both
+front ends create identical variables from the same key and compute with the same function.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
 
 from . import functional as F
-from ._utils import is_int, ntuple, positive_tuple
+from ._utils import canonical_dim, is_int, positive_tuple
+from .functional._batchnorm import _batch_norm
+from .functional._conv import conv_arguments
+from .functional._dropout import check_dropout_p
+
+Kind = Literal["parameter", "buffer", "nonpersistent"]
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+Approximate = Literal["none", "tanh"]
+Values = Mapping[str, Any]
+
+# --- initialisers: torch's reset_parameters ---------------------------------------------------------
 
 
-def uniform(key: jax.Array, shape: Sequence[int], bound: float, dtype: Any) -> jax.Array:
-    """torch's ``U(-bound, bound)`` initialisation (``kaiming_uniform_(a=sqrt(5))`` for weights)."""
-    return jax.random.uniform(key, tuple(shape), dtype, -bound, bound)
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """``U(-bound, bound)``: torch's ``kaiming_uniform_(a=sqrt(5))`` weights and fan-in biases."""
+
+    bound: float
+    random: ClassVar[bool] = True
+
+    def __call__(self, key: jax.Array | None, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+        return jax.random.uniform(_need_key(key), shape, dtype, -self.bound, self.bound)
 
 
-def promote(dtype: Any, *arrays: Any) -> list[Any]:
-    """Flax's dtype policy: cast to ``dtype``, or to the arrays' common dtype when ``None``."""
-    present = [a for a in arrays if a is not None]
-    target = dtype if dtype is not None else jnp.result_type(*present)
-    return [None if a is None else jnp.asarray(a, target) for a in arrays]
+@dataclasses.dataclass(frozen=True)
+class Normal:
+    """``N(0, std^2)`` (torch's ``nn.Embedding`` weight: ``normal_()``)."""
+
+    std: float = 1.0
+    random: ClassVar[bool] = True
+
+    def __call__(self, key: jax.Array | None, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+        return self.std * jax.random.normal(_need_key(key), shape, dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """A constant fill: ``ones_``, ``zeros_``, PReLU's ``init``, a zero counter."""
+
+    value: float
+    random: ClassVar[bool] = False
+
+    def __call__(self, key: jax.Array | None, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+        return jnp.full(shape, self.value, dtype)
+
+
+Init = Uniform | Normal | Constant
+ZEROS, ONES = Constant(0.0), Constant(1.0)
+
+
+def _need_key(key: jax.Array | None) -> jax.Array:
+    if key is None:
+        raise TypeError("a random initialiser needs a PRNG key.")
+    return key
+
+
+@dataclasses.dataclass(frozen=True)
+class Var:
+    """One named variable of a layer. ``dtype=None``: the layer's parameter dtype."""
+
+    shape: tuple[int, ...]
+    init: Init
+    kind: Kind = "parameter"
+    dtype: Any = None
+
+
+def counter_dtype() -> Any:
+    """``num_batches_tracked``: int64 in torch; int32 here unless ``jax_enable_x64`` is on."""
+    return jnp.int64 if jax.config.read("jax_enable_x64") else jnp.int32
+
+
+# --- shared argument checks -------------------------------------------------------------------------
 
 
 def param_dtype(dtype: Any) -> Any:
     """torch's ``dtype=`` constructor argument: the parameters' dtype; ``None`` is torch's default
     float32. (Flax's computation dtype is jaxnn's keyword-only ``compute_dtype``.)"""
     if dtype is None:
-        return jnp.float32
+        return jnp.dtype(jnp.float32)
     try:
         dt = jnp.dtype(dtype)
     except TypeError:
@@ -60,235 +129,319 @@ def check_device(device: Any, owner: str) -> None:
         )
 
 
-class ParamSpec(NamedTuple):
-    shape: tuple[int, ...]
-    init: str  # "uniform", "ones", "zeros" or "constant"
-    value: float  # the uniform bound, or the constant
+def _count(value: Any, name: str, *, positive: bool) -> int:
+    if not is_int(value) or value < (1 if positive else 0):
+        raise ValueError(f"`{name}` must be a {'positive' if positive else 'non-negative'} int, got {value!r}.")
+    return int(value)
 
 
-def init_param(spec: ParamSpec, key: jax.Array | None, dtype: Any) -> jax.Array:
-    if spec.init == "uniform":
-        if key is None:
-            raise TypeError("a uniform initialiser needs a PRNG key.")
-        return uniform(key, spec.shape, spec.value, dtype)
-    return jnp.full(spec.shape, spec.value, dtype)
+def promote(dtype: Any, *arrays: Any) -> list[Any]:
+    """Flax's dtype policy: cast to ``dtype``, or to the arrays' common dtype when ``None``."""
+    present = [a for a in arrays if a is not None]
+    target = dtype if dtype is not None else jnp.result_type(*present)
+    return [None if a is None else jnp.asarray(a, target) for a in arrays]
 
 
-class ConvConfig(NamedTuple):
+def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
+    """Run ``fn``'s own argument checks abstractly (nothing is computed or compiled), so that a bad
+    constructor argument, e.g. ``approximate='fast'``, raises the op's error in the constructor."""
+    jax.eval_shape(lambda x: fn(x, **kwargs), jax.ShapeDtypeStruct((2, 2), jnp.float32))
+
+
+# --- the description --------------------------------------------------------------------------------
+
+
+def _set(obj: Any, **values: Any) -> None:
+    for k, v in values.items():
+        object.__setattr__(obj, k, v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """Base of the layer descriptions. Subclasses are frozen dataclasses whose ``__post_init__``
+    validates and canonicalises the configuration (torch's constructor checks)."""
+
+    # The front ends' train/eval switch for this layer (flax's names), or None if it has none.
+    mode_attribute: ClassVar[str | None] = None
+    # True if apply draws random numbers in training (the `dropout` stream).
+    stochastic: ClassVar[bool] = False
+
+    def variables(self) -> dict[str, Var | None]:
+        """Torch's parameters and buffers by name, in torch's order; ``None`` where torch
+        registers the name as ``None`` (``bias=False``)."""
+        return {}
+
+    def attributes(self) -> dict[str, Any]:
+        """The torch attributes a module exposes (``conv.stride``, ``bn.momentum``, ...)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @property
+    def dtype(self) -> Any:
+        return jnp.dtype(jnp.float32)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """The forward pass: ``(output, {buffer name: new value})``."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv(Layer):
+    """``nn.Conv{n}d`` and ``nn.ConvTranspose{n}d``."""
+
     n: int
     transposed: bool
     in_channels: int
     out_channels: int
-    kernel_size: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: Any
-    dilation: tuple[int, ...]
-    groups: int
-    bias: bool
-    padding_mode: str
-    output_padding: tuple[int, ...]
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: int = 1
+    bias: bool = True
+    padding_mode: PaddingMode = "zeros"
+    output_padding: Any = 0
+    param_dtype: Any = None
+    channels_last: bool = False
+    compute_dtype: Any = None
+    precision: Any = None
 
-    def params(self) -> dict[str, ParamSpec]:
-        g, k = self.groups, self.kernel_size
+    def __post_init__(self) -> None:
+        a = conv_arguments(self.n, self.stride, self.padding, self.dilation, self.groups, self.padding_mode,
+                           self.output_padding, transposed=self.transposed)
+        for name in ("in_channels", "out_channels"):
+            _count(getattr(self, name), name, positive=True)
+        if self.in_channels % a.groups:
+            raise ValueError(f"`in_channels` (={self.in_channels}) must be divisible by `groups` (={a.groups}).")
+        if self.out_channels % a.groups:
+            raise ValueError(f"`out_channels` (={self.out_channels}) must be divisible by `groups` (={a.groups}).")
+        kernel = positive_tuple(self.kernel_size, self.n, "kernel_size", "kernels need at least one element")
+        _set(self, kernel_size=kernel, stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups,
+             output_padding=a.output_padding, bias=bool(self.bias), param_dtype=param_dtype(self.param_dtype))
+
+    def attributes(self) -> dict[str, Any]:
+        out = super().attributes()
+        for k in ("n", "transposed", "param_dtype", "bias"):
+            del out[k]
+        return out
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def variables(self) -> dict[str, Var | None]:
+        g, k = self.groups, tuple(self.kernel_size)
         if self.transposed:  # torch: fan_in from weight.shape[1] = out_channels / groups
             shape = (self.in_channels, self.out_channels // g) + k
         else:
             shape = (self.out_channels, self.in_channels // g) + k
-        bound = 1.0 / math.sqrt(shape[1] * math.prod(k))
-        out = {"weight": ParamSpec(shape, "uniform", bound)}
-        if self.bias:
-            out["bias"] = ParamSpec((self.out_channels,), "uniform", bound)
+        init = Uniform(1.0 / math.sqrt(shape[1] * math.prod(k)))
+        return {"weight": Var(shape, init), "bias": Var((self.out_channels,), init) if self.bias else None}
+
+    def output_padding_for(self, x: Any, output_size: Any) -> tuple[int, ...]:
+        """torch's ``ConvTranspose._output_padding``: pick output_padding to reach ``output_size``."""
+        if output_size is None:
+            return self.output_padding
+        sizes = list(output_size)
+        if len(sizes) == x.ndim:  # a full shape was given: keep the spatial part
+            sizes = sizes[1:-1] if self.channels_last else sizes[2:]
+        elif len(sizes) == x.ndim - 1 and x.ndim == self.n + 1:
+            sizes = sizes[:-1] if self.channels_last else sizes[1:]
+        if len(sizes) != self.n:
+            raise ValueError(
+                f"`output_size` must have {self.n} spatial sizes (or the full shape), got {output_size!r}."
+            )
+        spatial = x.shape[-self.n - 1 : -1] if self.channels_last else x.shape[-self.n :]
+        out = []
+        for i, size in enumerate(sizes):
+            s, d, k, p = self.stride[i], self.dilation[i], self.kernel_size[i], self.padding[i]
+            lo = (spatial[i] - 1) * s - 2 * p + d * (k - 1) + 1
+            if not lo <= size <= lo + s - 1:
+                raise ValueError(
+                    f"requested `output_size` {size} in dimension {i} is outside the reachable range "
+                    f"[{lo}, {lo + s - 1}] for an input of size {spatial[i]}."
+                )
+            out.append(size - lo)
+        return tuple(out)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              output_size: Any = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        if self.transposed:
+            fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self.n - 1]
+            out_pad: Any = self.output_padding_for(x, output_size)
+            return fn(x, w, b, self.stride, self.padding, out_pad, self.groups, self.dilation,
+                      channels_last=self.channels_last, precision=self.precision), {}
+        fn = (F.conv1d, F.conv2d, F.conv3d)[self.n - 1]
+        return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups, padding_mode=self.padding_mode,
+                  channels_last=self.channels_last, precision=self.precision), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear(Layer):
+    """``nn.Linear``."""
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    param_dtype: Any = None
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        _count(self.in_features, "in_features", positive=False)
+        _count(self.out_features, "out_features", positive=False)
+        _set(self, bias=bool(self.bias), param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "compute_dtype": self.compute_dtype}
+
+    def variables(self) -> dict[str, Var | None]:
+        init = Uniform(1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0)
+        return {"weight": Var((self.out_features, self.in_features), init),
+                "bias": Var((self.out_features,), init) if self.bias else None}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        return F.linear(x, w, b), {}
+
+
+def _affine(shape: tuple[int, ...], affine: bool, bias: bool) -> dict[str, Var | None]:
+    return {"weight": Var(shape, ONES) if affine else None, "bias": Var(shape, ZEROS) if affine and bias else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupNorm(Layer):
+    """``nn.GroupNorm``."""
+
+    num_groups: int
+    num_channels: int
+    eps: float = 1e-5
+    affine: bool = True
+    bias: bool = True
+    param_dtype: Any = None
+    channels_last: bool = False
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        _count(self.num_groups, "num_groups", positive=True)
+        if not is_int(self.num_channels) or self.num_channels % self.num_groups:
+            raise ValueError(
+                f"`num_channels` (={self.num_channels}) must be divisible by `num_groups` (={self.num_groups})."
+            )
+        _set(self, param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps,
+                "affine": self.affine, "channels_last": self.channels_last, "compute_dtype": self.compute_dtype}
+
+    def variables(self) -> dict[str, Var | None]:
+        return _affine((self.num_channels,), self.affine, self.bias)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerNorm(Layer):
+    """``nn.LayerNorm``."""
+
+    normalized_shape: Any
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+    param_dtype: Any = None
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        shape = self.normalized_shape
+        if is_int(shape):
+            shape = (int(shape),)
+        elif isinstance(shape, Sequence) and all(is_int(s) for s in shape):
+            shape = tuple(int(s) for s in shape)
+        else:
+            raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {shape!r}.")
+        _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "compute_dtype": self.compute_dtype}
+
+    def variables(self) -> dict[str, Var | None]:
+        return _affine(self.normalized_shape, self.elementwise_affine, self.bias)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        return F.layer_norm(x, self.normalized_shape, w, b, self.eps), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class PReLU(Layer):
+    """``nn.PReLU``: a learnable ``weight`` of ``num_parameters`` slopes, filled with ``init``."""
+
+    num_parameters: int = 1
+    init: float = 0.25
+    param_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        _count(self.num_parameters, "num_parameters", positive=False)
+        _set(self, param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    def variables(self) -> dict[str, Var | None]:
+        return {"weight": Var((self.num_parameters,), Constant(self.init))}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x, w = promote(None, input, v["weight"])
+        return F.prelu(x, w), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation(Layer):
+    """A parameter-free ``nn`` activation: the function and the constructor arguments it takes
+    (``inplace`` is kept as an attribute and not passed: JAX arrays are immutable)."""
+
+    fn: Callable[..., jax.Array]
+    config: tuple[tuple[str, Any], ...] = ()
+    inplace: bool | None = None  # None: the torch class has no `inplace`
+
+    def __post_init__(self) -> None:
+        config = dict(self.config)
+        if "dim" not in config:  # `dim` depends on the input's rank: torch checks it at the call
+            validate_call(self.fn, **config)
+
+    def attributes(self) -> dict[str, Any]:
+        out = dict(self.config)
+        if self.inplace is not None:
+            out["inplace"] = self.inplace
         return out
 
-
-def conv_config(
-    n: int,
-    transposed: bool,
-    in_channels: int,
-    out_channels: int,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    groups: int,
-    bias: bool,
-    padding_mode: str,
-    output_padding: Any = 0,
-) -> ConvConfig:
-    """Validate an ``nn.Conv{n}d`` / ``nn.ConvTranspose{n}d`` constructor call as torch does."""
-    for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-        if not is_int(v) or v <= 0:
-            raise ValueError(f"`{name}` must be a positive int, got {v!r}.")
-    if in_channels % groups:
-        raise ValueError(f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups}).")
-    if out_channels % groups:
-        raise ValueError(f"`out_channels` (={out_channels}) must be divisible by `groups` (={groups}).")
-    kernel = positive_tuple(kernel_size, n, "kernel_size", "kernels need at least one element")
-    stride_t = positive_tuple(stride, n, "stride", "non-positive stride is not supported")
-    dilation_t = positive_tuple(dilation, n, "dilation", "dilation should be greater than zero")
-    modes = ("zeros", "reflect", "replicate", "circular")
-    if padding_mode not in modes:
-        raise ValueError(f"`padding_mode` must be one of {modes}, got {padding_mode!r}.")
-    if transposed:
-        if padding_mode != "zeros":
-            raise ValueError(f"Only 'zeros' `padding_mode` is supported for ConvTranspose{n}d, got {padding_mode!r}.")
-        if isinstance(padding, str):
-            raise TypeError(f"ConvTranspose{n}d: `padding` must be an int or a tuple, got {padding!r}.")
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"`padding` must be an int, a tuple, 'valid' or 'same'; got {padding!r}.")
-        if padding == "same" and any(s != 1 for s in stride_t):
-            raise ValueError("padding='same' is not supported for strided convolutions.")
-        pad: Any = padding
-    else:
-        pad = ntuple(padding, n, "padding")
-        if any(p < 0 for p in pad):
-            raise ValueError(f"`padding` must be non-negative, got {padding!r}.")
-    out_pad = ntuple(output_padding, n, "output_padding")
-    return ConvConfig(
-        n, transposed, int(in_channels), int(out_channels), kernel, stride_t, pad, dilation_t,
-        int(groups), bool(bias), padding_mode, out_pad,
-    )
-
-
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
-
-
-def transposed_output_padding(cfg: ConvConfig, x: Any, output_size: Any, channels_last: bool) -> tuple[int, ...]:
-    """torch's ``ConvTranspose._output_padding``: pick output_padding to reach ``output_size``."""
-    if output_size is None:
-        return cfg.output_padding
-    sizes = list(output_size)
-    if len(sizes) == x.ndim:  # a full shape was given: keep the spatial part
-        sizes = sizes[1:-1] if channels_last else sizes[2:]
-    elif len(sizes) == x.ndim - 1 and x.ndim == cfg.n + 1:
-        sizes = sizes[:-1] if channels_last else sizes[1:]
-    if len(sizes) != cfg.n:
-        raise ValueError(f"`output_size` must have {cfg.n} spatial sizes (or the full shape), got {output_size!r}.")
-    spatial = x.shape[-cfg.n - 1 : -1] if channels_last else x.shape[-cfg.n :]
-    out = []
-    for i, size in enumerate(sizes):
-        s, d, k = cfg.stride[i], cfg.dilation[i], cfg.kernel_size[i]
-        p = cfg.padding[i]
-        lo = (spatial[i] - 1) * s - 2 * p + d * (k - 1) + 1
-        if not lo <= size <= lo + s - 1:
-            raise ValueError(
-                f"requested `output_size` {size} in dimension {i} is outside the reachable range "
-                f"[{lo}, {lo + s - 1}] for an input of size {spatial[i]}."
-            )
-        out.append(size - lo)
-    return tuple(out)
-
-
-def conv_apply(
-    cfg: ConvConfig,
-    weight: Any,
-    bias: Any,
-    x: Any,
-    *,
-    dtype: Any,
-    channels_last: bool,
-    precision: Any,
-    output_size: Any = None,
-) -> jax.Array:
-    x, weight, bias = promote(dtype, x, weight, bias)
-    if cfg.transposed:
-        out_pad = transposed_output_padding(cfg, x, output_size, channels_last)
-        return _CONV_T[cfg.n](
-            x, weight, bias, cfg.stride, cfg.padding, out_pad, cfg.groups, cfg.dilation,
-            channels_last=channels_last, precision=precision,
-        )
-    return _CONV[cfg.n](
-        x, weight, bias, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
-        padding_mode=cfg.padding_mode, channels_last=channels_last, precision=precision,
-    )
-
-
-def linear_params(in_features: int, out_features: int, bias: bool) -> dict[str, ParamSpec]:
-    for name, v in (("in_features", in_features), ("out_features", out_features)):
-        if not is_int(v) or v < 0:
-            raise ValueError(f"`{name}` must be a non-negative int, got {v!r}.")
-    bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-    out = {"weight": ParamSpec((out_features, in_features), "uniform", bound)}
-    if bias:
-        out["bias"] = ParamSpec((out_features,), "uniform", bound)
-    return out
-
-
-def group_norm_params(num_groups: int, num_channels: int, affine: bool, bias: bool = True) -> dict[str, ParamSpec]:
-    if not is_int(num_groups) or num_groups <= 0:
-        raise ValueError(f"`num_groups` must be a positive int, got {num_groups!r}.")
-    if not is_int(num_channels) or num_channels % num_groups:
-        raise ValueError(f"`num_channels` (={num_channels}) must be divisible by `num_groups` (={num_groups}).")
-    if not affine:
-        return {}
-    out = {"weight": ParamSpec((num_channels,), "ones", 1.0)}
-    if bias:
-        out["bias"] = ParamSpec((num_channels,), "zeros", 0.0)
-    return out
-
-
-def layer_norm_shape(normalized_shape: Any) -> tuple[int, ...]:
-    if is_int(normalized_shape):
-        return (int(normalized_shape),)
-    if isinstance(normalized_shape, Sequence) and all(is_int(s) for s in normalized_shape):
-        return tuple(int(s) for s in normalized_shape)
-    raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {normalized_shape!r}.")
-
-
-def layer_norm_params(shape: tuple[int, ...], elementwise_affine: bool, bias: bool) -> dict[str, ParamSpec]:
-    if not elementwise_affine:
-        return {}
-    out = {"weight": ParamSpec(shape, "ones", 1.0)}
-    if bias:
-        out["bias"] = ParamSpec(shape, "zeros", 0.0)
-    return out
-
-
-class ActivationSpec(NamedTuple):
-    fn: Callable[..., jax.Array]
-    call_args: tuple[str, ...]  # the constructor arguments passed on to ``fn`` (``inplace`` is not)
-
-
-# torch.nn activation classes: name -> (function, the constructor arguments the function takes).
-# The constructors themselves, with torch's signatures, are written out in jaxnn.nnx / jaxnn.linen.
-ACTIVATIONS: dict[str, ActivationSpec] = {
-    "ReLU": ActivationSpec(F.relu, ()),
-    "ReLU6": ActivationSpec(F.relu6, ()),
-    "LeakyReLU": ActivationSpec(F.leaky_relu, ("negative_slope",)),
-    "ELU": ActivationSpec(F.elu, ("alpha",)),
-    "SELU": ActivationSpec(F.selu, ()),
-    "CELU": ActivationSpec(F.celu, ("alpha",)),
-    "GELU": ActivationSpec(F.gelu, ("approximate",)),
-    "SiLU": ActivationSpec(F.silu, ()),
-    "Mish": ActivationSpec(F.mish, ()),
-    "Sigmoid": ActivationSpec(F.sigmoid, ()),
-    "Tanh": ActivationSpec(F.tanh, ()),
-    "Hardtanh": ActivationSpec(F.hardtanh, ("min_val", "max_val")),
-    "Hardsigmoid": ActivationSpec(F.hardsigmoid, ()),
-    "Hardswish": ActivationSpec(F.hardswish, ()),
-    "Softplus": ActivationSpec(F.softplus, ("beta", "threshold")),
-    "Softsign": ActivationSpec(F.softsign, ()),
-    "LogSigmoid": ActivationSpec(F.logsigmoid, ()),
-    "Tanhshrink": ActivationSpec(F.tanhshrink, ()),
-    "Softshrink": ActivationSpec(F.softshrink, ("lambd",)),
-    "Hardshrink": ActivationSpec(F.hardshrink, ("lambd",)),
-    "Threshold": ActivationSpec(F.threshold, ("threshold", "value")),
-    "GLU": ActivationSpec(F.glu, ("dim",)),
-    "Softmax": ActivationSpec(F.softmax, ("dim",)),
-    "LogSoftmax": ActivationSpec(F.log_softmax, ("dim",)),
-}
-
-
-def check_activation(name: str, config: dict[str, Any]) -> None:
-    """Validate an activation's constructor arguments eagerly (``GELU('fast')`` fails at once).
-
-    ``dim`` is left to the call, as torch does: whether it is valid depends on the input's rank.
-    """
-    if "dim" in config:  # GLU, Softmax, LogSoftmax: `dim` is their only argument
-        return
-    validate_call(ACTIVATIONS[name].fn, **config)
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return self.fn(input, **dict(self.config)), {}
 
 
 def hardtanh_bounds(
@@ -311,11 +464,108 @@ def hardtanh_bounds(
     return min_val, max_val
 
 
-def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
-    """Trace ``fn(x, **kwargs)`` abstractly (nothing is computed or compiled), so that a bad
-    constructor argument, e.g. ``approximate='fast'``, raises jaxnn's error in the constructor."""
-    jax.eval_shape(lambda x: fn(x, **kwargs), jax.ShapeDtypeStruct((2, 2, 2, 2), jnp.float32))
+@dataclasses.dataclass(frozen=True)
+class Identity(Layer):
+    """``nn.Identity``."""
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return input, {}
 
 
-def apply_activation(name: str, config: dict[str, Any], x: Any) -> jax.Array:
-    return ACTIVATIONS[name].fn(x, **config)
+@dataclasses.dataclass(frozen=True)
+class Flatten(Layer):
+    """``nn.Flatten(start_dim=1, end_dim=-1)``: dims are checked against the input at the call."""
+
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        s = canonical_dim(self.start_dim, input.ndim, "start_dim")
+        e = canonical_dim(self.end_dim, input.ndim, "end_dim")
+        if s > e:
+            raise ValueError(
+                f"`start_dim` (={self.start_dim}) cannot come after `end_dim` (={self.end_dim}) for an input "
+                f"with {input.ndim} dimensions."
+            )
+        if input.ndim == 0:
+            return jnp.reshape(input, (1,)), {}
+        return jnp.reshape(input, input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout(Layer):
+    """``nn.Dropout``: identity in eval mode; draws from the ``dropout`` stream in training."""
+
+    p: float = 0.5
+    inplace: bool = False
+    mode_attribute: ClassVar[str | None] = "deterministic"
+    stochastic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _set(self, p=check_dropout_p(self.p))
+
+    def needs_rng(self, training: bool) -> bool:
+        return training and 0.0 < self.p < 1.0
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return F.dropout(input, self.p, training, self.inplace, rng=rng), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchNorm(Layer):
+    """``nn.BatchNorm{n}d``: ``weight``/``bias`` (affine), buffers ``running_mean``,
+    ``running_var``, ``num_batches_tracked`` (track_running_stats)."""
+
+    n: int
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    param_dtype: Any = None
+    bias: bool = True
+    mode_attribute: ClassVar[str | None] = "use_running_average"
+
+    def __post_init__(self) -> None:
+        _count(self.num_features, "num_features", positive=False)
+        _set(self, param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats}
+
+    def variables(self) -> dict[str, Var | None]:
+        c = (self.num_features,)
+        out = _affine(c, self.affine, self.bias)
+        stats = self.track_running_stats
+        out["running_mean"] = Var(c, ZEROS, "buffer") if stats else None
+        out["running_var"] = Var(c, ONES, "buffer") if stats else None
+        out["num_batches_tracked"] = Var((), ZEROS, "buffer", counter_dtype()) if stats else None
+        return out
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        want = {1: (2, 3), 2: (4,), 3: (5,)}[self.n]
+        if input.ndim not in want:
+            expected = " or ".join(f"{d}D" for d in want)
+            raise ValueError(f"expected {expected} input (got {input.ndim}D input)")
+        mean, var, count = v["running_mean"], v["running_var"], v["num_batches_tracked"]
+        updates: dict[str, jax.Array] = {}
+        momentum: Any = 0.0 if self.momentum is None else self.momentum
+        if training and count is not None:
+            count = count + 1
+            updates["num_batches_tracked"] = count
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / count.astype(jnp.promote_types(input.dtype, jnp.float32))
+        use_batch = training or mean is None  # torch: without running stats, batch statistics always
+        out, new_mean, new_var = _batch_norm(input, mean, var, v["weight"], v["bias"], use_batch, momentum, self.eps)
+        if training and mean is not None:
+            updates["running_mean"], updates["running_var"] = new_mean, new_var
+        return out, updates

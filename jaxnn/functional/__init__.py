@@ -33,18 +33,24 @@ from ._activation import swish as swish
 from ._activation import tanh as tanh
 from ._activation import tanhshrink as tanhshrink
 from ._activation import threshold as threshold
+from ._batchnorm import batch_norm as batch_norm
+from ._batchnorm import batch_norm_running_stats as batch_norm_running_stats
 from ._conv import conv1d as conv1d
 from ._conv import conv2d as conv2d
 from ._conv import conv3d as conv3d
 from ._conv import conv_transpose1d as conv_transpose1d
 from ._conv import conv_transpose2d as conv_transpose2d
 from ._conv import conv_transpose3d as conv_transpose3d
+from ._dropout import dropout as dropout
 from ._norm import group_norm as group_norm
 from ._norm import layer_norm as layer_norm
 from ._norm import linear as linear
 from ._pad import pad as pad
 
 __all__ = [
+    "batch_norm",
+    "batch_norm_running_stats",
+    "dropout",
     "celu",
     "conv1d",
     "conv2d",

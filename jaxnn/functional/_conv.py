@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -69,24 +69,64 @@ def _check_bias(bias: Any, input: Any, channels: int) -> None:
         raise ValueError(f"`bias` must have shape ({channels},), got {shape_str(bias.shape)}.")
 
 
-def _conv_padding(
-    padding: Any, n: int, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...]
-) -> list[tuple[int, int]]:
+class ConvArgs(NamedTuple):
+    """Validated, canonical convolution arguments (every rule stated once, here)."""
+
+    stride: tuple[int, ...]
+    padding: tuple[int, ...] | str  # per-dimension amounts, or 'same' / 'valid'
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    output_padding: tuple[int, ...]
+
+
+def conv_arguments(
+    n: int,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: str = "zeros",
+    output_padding: Any = 0,
+    *,
+    transposed: bool = False,
+) -> ConvArgs:
+    """Check and canonicalise the arguments shared by ``conv{n}d``, ``conv_transpose{n}d`` and the
+    ``nn.Conv{n}d`` / ``nn.ConvTranspose{n}d`` constructors (which validate them eagerly)."""
+    stride_t = positive_tuple(stride, n, "stride", "non-positive stride is not supported")
+    dilation_t = positive_tuple(dilation, n, "dilation", "dilation should be greater than zero")
+    groups = _check_groups(groups)
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"`padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.")
+    if transposed and padding_mode != "zeros":
+        raise ValueError(f"Only 'zeros' `padding_mode` is supported for ConvTranspose{n}d, got {padding_mode!r}.")
+    pad: tuple[int, ...] | str
     if isinstance(padding, str):
-        if padding == "valid":
-            return [(0, 0)] * n
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(
-                    f"padding='same' is not supported for strided convolutions (`stride`={stride})."
-                )
-            total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-            return [(t // 2, t - t // 2) for t in total]  # the extra unit goes at the end
-        raise ValueError(f"`padding` must be an int, a tuple, 'valid' or 'same'; got {padding!r}.")
-    amounts = ntuple(padding, n, "padding")
-    if any(p < 0 for p in amounts):
-        raise ValueError(f"`padding` must be non-negative (negative padding is not supported), got {padding!r}.")
-    return [(p, p) for p in amounts]
+        if transposed:
+            raise TypeError(f"conv_transpose{n}d: `padding` must be an int or a tuple of ints, got {padding!r}.")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"`padding` must be an int, a tuple, 'valid' or 'same'; got {padding!r}.")
+        if padding == "same" and any(s != 1 for s in stride_t):
+            raise ValueError(
+                f"padding='same' is not supported for strided convolutions (`stride`={stride_t})."
+            )
+        pad = padding
+    else:
+        pad = ntuple(padding, n, "padding")
+        if any(p < 0 for p in pad):
+            raise ValueError(f"`padding` must be non-negative (negative padding is not supported), got {padding!r}.")
+    out_pad = ntuple(output_padding, n, "output_padding")
+    return ConvArgs(stride_t, pad, dilation_t, groups, padding_mode, out_pad)
+
+
+def _conv_padding(padding: tuple[int, ...] | str, kernel: tuple[int, ...], dilation: tuple[int, ...]
+                  ) -> list[tuple[int, int]]:
+    if padding == "valid":
+        return [(0, 0)] * len(kernel)
+    if padding == "same":
+        total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        return [(t // 2, t - t // 2) for t in total]  # the extra unit goes at the end
+    return [(int(p), int(p)) for p in padding]
 
 
 def _add_bias(out: jax.Array, bias: Any, channel_axis: int) -> jax.Array:
@@ -125,11 +165,8 @@ def _conv(
     fname = f"conv{n}d"
     x, batched = _prepare_input(input, n, fname)
     _check_weight(weight, input, n, fname)
-    stride_t = positive_tuple(stride, n, "stride", "non-positive stride is not supported")
-    dilation_t = positive_tuple(dilation, n, "dilation", "dilation should be greater than zero")
-    groups = _check_groups(groups)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"`padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.")
+    args = conv_arguments(n, stride, padding, dilation, groups, padding_mode)
+    stride_t, dilation_t, groups = args.stride, args.dilation, args.groups
     c_out, c_in_g = weight.shape[0], weight.shape[1]
     kernel = tuple(int(k) for k in weight.shape[2:])
     if c_out % groups:
@@ -146,7 +183,7 @@ def _conv(
             f"`groups`={groups} expects {c_in_g * groups} (weight.shape[1] * groups)."
         )
     _check_bias(bias, input, c_out)
-    pads = _conv_padding(padding, n, kernel, dilation_t, stride_t)
+    pads = _conv_padding(args.padding, kernel, dilation_t)
     sizes = [x.shape[a] for a in spatial_axes]
     for size, (lo, hi), k, d in zip(sizes, pads, kernel, dilation_t, strict=True):
         if size + lo + hi < d * (k - 1) + 1:
@@ -189,15 +226,9 @@ def _conv_transpose(
     fname = f"conv_transpose{n}d"
     x, batched = _prepare_input(input, n, fname)
     _check_weight(weight, input, n, fname)
-    stride_t = positive_tuple(stride, n, "stride", "non-positive stride is not supported")
-    dilation_t = positive_tuple(dilation, n, "dilation", "dilation should be greater than zero")
-    groups = _check_groups(groups)
-    if isinstance(padding, str):
-        raise TypeError(f"{fname}: `padding` must be an int or a tuple of ints, got {padding!r}.")
-    pad_t = ntuple(padding, n, "padding")
-    if any(p < 0 for p in pad_t):
-        raise ValueError(f"`padding` must be non-negative (negative padding is not supported), got {padding!r}.")
-    out_pad = ntuple(output_padding, n, "output_padding")
+    args = conv_arguments(n, stride, padding, dilation, groups, output_padding=output_padding, transposed=True)
+    stride_t, dilation_t, groups, out_pad = args.stride, args.dilation, args.groups, args.output_padding
+    pad_t = cast("tuple[int, ...]", args.padding)  # conv_arguments refuses strings when transposed
     if any(p < 0 for p in out_pad):
         raise ValueError(f"`output_padding` must be non-negative, got {output_padding!r}.")
     for op, s, d in zip(out_pad, stride_t, dilation_t, strict=True):

@@ -1,37 +1,80 @@
 """flax.linen modules with torch.nn's constructor signatures and parameter names.
 
-Fields are torch's constructor arguments in torch's order, ``device`` and ``dtype`` included
-(``dtype`` is the parameters' dtype, as in torch; ``device`` must be None: JAX places arrays
-itself). jaxnn's own fields come after them, keyword-only: ``compute_dtype`` (flax's computation
-dtype), ``channels_last``, ``precision``. Modules are called with torch's forward arguments
-(``input``, ...). linen's own ``parent`` and ``name`` are flax's.
+Each class is a short shell over a layer description in :mod:`jaxnn._layers`. Fields are torch's
+constructor arguments in torch's order, ``device`` and ``dtype`` included (``dtype`` is the
+parameters' dtype, as in torch; ``device`` must be None: JAX places arrays itself). jaxnn's own
+fields come after them, keyword-only: ``compute_dtype`` (flax's computation dtype),
+``channels_last``, ``precision``, and flax's train/eval switches. Modules are called with torch's
+forward arguments (``input``, ...). linen's own ``parent`` and ``name`` are flax's.
+
+Variables: parameters in the ``params`` collection, persistent buffers (``running_mean``, ...) in
+``batch_stats`` (pass ``mutable=["batch_stats"]`` to ``apply`` in training mode, as with flax's
+BatchNorm), non-persistent buffers in ``buffers``. Train/eval follows flax's Dropout/BatchNorm:
+``deterministic`` / ``use_running_average`` as a field or a call argument (the call wins); when
+neither is given the module is in training mode, torch's default. Dropout draws from
+``make_rng("dropout")``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from .. import _layers as L
 from .. import functional as F
 
-
-def _params(module: nn.Module, specs: dict[str, L.ParamSpec], dtype: Any) -> tuple[Any, Any]:
-    out = []
-    for name in ("weight", "bias"):
-        spec = specs.get(name)
-        out.append(
-            None if spec is None else module.param(name, lambda key, s=spec: L.init_param(s, key, dtype))
-        )
-    return out[0], out[1]
+_COLLECTIONS = {"buffer": "batch_stats", "nonpersistent": "buffers"}
 
 
-class _Conv(nn.Module):
+class _Layer(nn.Module):
+    """The generic linen shell: ``_layer()`` builds the description from the fields (validated in
+    ``__post_init__``, as torch validates in its constructor); ``_forward`` creates the variables
+    under their torch names, calls the description and writes back updated buffers."""
+
+    def _layer(self) -> L.Layer:
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        L.check_device(getattr(self, "device", None), type(self).__name__)
+        self._layer()
+        super().__post_init__()
+
+    def _forward(self, input: Any, *, mode: bool | None = None, **kwargs: Any) -> Any:
+        layer = self._layer()
+        values: dict[str, Any] = {}
+        cells: dict[str, Any] = {}
+        for name, var in layer.variables().items():
+            if var is None:
+                values[name] = None
+                continue
+            dtype = var.dtype or layer.dtype
+
+            def init(key: Any = None, v: L.Var = var, dtype: Any = dtype) -> jax.Array:
+                if v.init.random and key is None:
+                    key = self.make_rng("params")
+                return v.init(key, v.shape, dtype)
+
+            if var.kind == "parameter":
+                values[name] = self.param(name, init)
+            else:
+                cells[name] = self.variable(_COLLECTIONS[var.kind], name, init)
+                values[name] = cells[name].value
+        field = getattr(self, layer.mode_attribute) if layer.mode_attribute else None
+        training = not (mode if mode is not None else field if field is not None else False)
+        needs_rng = layer.stochastic and layer.needs_rng(training)  # type: ignore[attr-defined]
+        rng = self.make_rng("dropout") if needs_rng else None
+        out, updates = layer.apply(values, input, training=training, rng=rng, **kwargs)
+        if not self.is_initializing():  # as flax's BatchNorm: init does not count as a step
+            for name, value in updates.items():
+                cells[name].value = value
+        return out
+
+
+class _Conv(_Layer):
     in_channels: int
     out_channels: int
     kernel_size: int | Sequence[int]
@@ -40,7 +83,7 @@ class _Conv(nn.Module):
     dilation: int | Sequence[int] = 1
     groups: int = 1
     bias: bool = True
-    padding_mode: str = "zeros"
+    padding_mode: L.PaddingMode = "zeros"
     device: Any = None
     dtype: Any = None
     _: dataclasses.KW_ONLY
@@ -49,26 +92,17 @@ class _Conv(nn.Module):
     precision: Any = None
     _n: ClassVar[int] = 0
 
-    def __post_init__(self) -> None:
-        self._config()  # torch validates in the constructor
-        L.check_device(self.device, type(self).__name__)
-        L.param_dtype(self.dtype)
-        super().__post_init__()
-
-    def _config(self) -> L.ConvConfig:
-        return L.conv_config(self._n, False, self.in_channels, self.out_channels, self.kernel_size,
-                             self.stride, self.padding, self.dilation, self.groups, self.bias,
-                             self.padding_mode)
+    def _layer(self) -> L.Layer:
+        return L.Conv(self._n, False, self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                      self.padding, self.dilation, self.groups, self.bias, self.padding_mode, 0, self.dtype,
+                      self.channels_last, self.compute_dtype, self.precision)
 
     @nn.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        cfg = self._config()
-        w, b = _params(self, cfg.params(), L.param_dtype(self.dtype))
-        return L.conv_apply(cfg, w, b, input, dtype=self.compute_dtype, channels_last=self.channels_last,
-                            precision=self.precision)
+        return self._forward(input)
 
 
-class _ConvTranspose(nn.Module):
+class _ConvTranspose(_Layer):
     in_channels: int
     out_channels: int
     kernel_size: int | Sequence[int]
@@ -78,7 +112,7 @@ class _ConvTranspose(nn.Module):
     groups: int = 1
     bias: bool = True
     dilation: int | Sequence[int] = 1
-    padding_mode: str = "zeros"
+    padding_mode: L.PaddingMode = "zeros"
     device: Any = None
     dtype: Any = None
     _: dataclasses.KW_ONLY
@@ -87,23 +121,14 @@ class _ConvTranspose(nn.Module):
     precision: Any = None
     _n: ClassVar[int] = 0
 
-    def __post_init__(self) -> None:
-        self._config()
-        L.check_device(self.device, type(self).__name__)
-        L.param_dtype(self.dtype)
-        super().__post_init__()
-
-    def _config(self) -> L.ConvConfig:
-        return L.conv_config(self._n, True, self.in_channels, self.out_channels, self.kernel_size,
-                             self.stride, self.padding, self.dilation, self.groups, self.bias,
-                             self.padding_mode, self.output_padding)
+    def _layer(self) -> L.Layer:
+        return L.Conv(self._n, True, self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                      self.padding, self.dilation, self.groups, self.bias, self.padding_mode, self.output_padding,
+                      self.dtype, self.channels_last, self.compute_dtype, self.precision)
 
     @nn.compact
     def __call__(self, input: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
-        cfg = self._config()
-        w, b = _params(self, cfg.params(), L.param_dtype(self.dtype))
-        return L.conv_apply(cfg, w, b, input, dtype=self.compute_dtype, channels_last=self.channels_last,
-                            precision=self.precision, output_size=output_size)
+        return self._forward(input, output_size=output_size)
 
 
 class Conv1d(_Conv):
@@ -153,7 +178,7 @@ class ConvTranspose3d(_ConvTranspose):
     _n: ClassVar[int] = 3
 
 
-class Linear(nn.Module):
+class Linear(_Layer):
     """``torch.nn.Linear(in_features, out_features, bias=True, device=None, dtype=None)`` for
     flax.linen: ``weight`` ``(out_features, in_features)``; keyword-only ``compute_dtype``."""
 
@@ -165,21 +190,15 @@ class Linear(nn.Module):
     _: dataclasses.KW_ONLY
     compute_dtype: Any = None
 
-    def __post_init__(self) -> None:
-        L.linear_params(self.in_features, self.out_features, self.bias)
-        L.check_device(self.device, "Linear")
-        L.param_dtype(self.dtype)
-        super().__post_init__()
+    def _layer(self) -> L.Layer:
+        return L.Linear(self.in_features, self.out_features, self.bias, self.dtype, self.compute_dtype)
 
     @nn.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        specs = L.linear_params(self.in_features, self.out_features, self.bias)
-        w, b = _params(self, specs, L.param_dtype(self.dtype))
-        x, w, b = L.promote(self.compute_dtype, input, w, b)
-        return F.linear(x, w, b)
+        return self._forward(input)
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(_Layer):
     """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, device=None,
     dtype=None, *, bias=True)`` for flax.linen; keyword-only ``channels_last``, ``compute_dtype``."""
 
@@ -194,21 +213,16 @@ class GroupNorm(nn.Module):
     channels_last: bool = False
     compute_dtype: Any = None
 
-    def __post_init__(self) -> None:
-        L.group_norm_params(self.num_groups, self.num_channels, self.affine, self.bias)
-        L.check_device(self.device, "GroupNorm")
-        L.param_dtype(self.dtype)
-        super().__post_init__()
+    def _layer(self) -> L.Layer:
+        return L.GroupNorm(self.num_groups, self.num_channels, self.eps, self.affine, self.bias, self.dtype,
+                           self.channels_last, self.compute_dtype)
 
     @nn.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        specs = L.group_norm_params(self.num_groups, self.num_channels, self.affine, self.bias)
-        w, b = _params(self, specs, L.param_dtype(self.dtype))
-        x, w, b = L.promote(self.compute_dtype, input, w, b)
-        return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last)
+        return self._forward(input)
 
 
-class LayerNorm(nn.Module):
+class LayerNorm(_Layer):
     """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
     device=None, dtype=None)`` for flax.linen; keyword-only ``compute_dtype``."""
 
@@ -221,19 +235,99 @@ class LayerNorm(nn.Module):
     _: dataclasses.KW_ONLY
     compute_dtype: Any = None
 
-    def __post_init__(self) -> None:
-        L.layer_norm_shape(self.normalized_shape)
-        L.check_device(self.device, "LayerNorm")
-        L.param_dtype(self.dtype)
-        super().__post_init__()
+    def _layer(self) -> L.Layer:
+        return L.LayerNorm(self.normalized_shape, self.eps, self.elementwise_affine, self.bias, self.dtype,
+                           self.compute_dtype)
 
     @nn.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        shape = L.layer_norm_shape(self.normalized_shape)
-        specs = L.layer_norm_params(shape, self.elementwise_affine, self.bias)
-        w, b = _params(self, specs, L.param_dtype(self.dtype))
-        x, w, b = L.promote(self.compute_dtype, input, w, b)
-        return F.layer_norm(x, shape, w, b, self.eps)
+        return self._forward(input)
+
+
+class _BatchNorm(_Layer):
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    device: Any = None
+    dtype: Any = None
+    _: dataclasses.KW_ONLY
+    bias: bool = True
+    use_running_average: bool | None = None
+    _n: ClassVar[int] = 0
+
+    def _layer(self) -> L.Layer:
+        return L.BatchNorm(self._n, self.num_features, self.eps, self.momentum, self.affine,
+                           self.track_running_stats, self.dtype, self.bias)
+
+    @nn.compact
+    def __call__(self, input: jax.Array, *, use_running_average: bool | None = None) -> jax.Array:
+        return self._forward(input, mode=use_running_average)
+
+
+_BN_DOC = """``torch.nn.BatchNorm{n}d`` for flax.linen: params ``weight``, ``bias``; ``batch_stats``
+    ``running_mean``, ``running_var``, ``num_batches_tracked``.
+
+    Training mode (torch's default; ``use_running_average=False`` or unset) normalises with the
+    batch statistics and updates the running ones: call ``apply(..., mutable=["batch_stats"])``.
+    ``use_running_average=True`` (field or call argument, as in flax's BatchNorm) is eval mode.
+    ``num_batches_tracked`` is int32 unless ``jax_enable_x64`` is on (torch: int64).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> bn = jl.BatchNorm{n}d(3)
+      >>> x = jnp.arange(6.0).reshape({example})
+      >>> variables = bn.init(jax.random.key(0), x)
+      >>> y, updates = bn.apply(variables, x, mutable=["batch_stats"])
+      >>> int(updates["batch_stats"]["num_batches_tracked"])
+      1
+      >>> y_eval = bn.apply(variables, x, use_running_average=True)
+    """
+
+
+class BatchNorm1d(_BatchNorm):
+    _n: ClassVar[int] = 1
+
+
+class BatchNorm2d(_BatchNorm):
+    _n: ClassVar[int] = 2
+
+
+class BatchNorm3d(_BatchNorm):
+    _n: ClassVar[int] = 3
+
+
+for _c, _ex in ((BatchNorm1d, "2, 3"), (BatchNorm2d, "2, 3, 1, 1"), (BatchNorm3d, "2, 3, 1, 1, 1")):
+    _c.__doc__ = _BN_DOC.format(n=_c._n, example=_ex)
+
+
+class Dropout(_Layer):
+    """``torch.nn.Dropout(p=0.5, inplace=False)`` for flax.linen: :func:`jaxnn.functional.dropout`.
+
+    Training mode (torch's default; ``deterministic=False`` or unset) draws the mask from
+    ``make_rng("dropout")``: ``apply(..., rngs={"dropout": key})``. ``deterministic=True`` (field
+    or call argument, as in flax's Dropout) is the identity.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> y = jl.Dropout(0.5).apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
+      >>> jl.Dropout(0.5).apply({}, jnp.ones(2), deterministic=True)
+      Array([1., 1.], dtype=float32)
+    """
+
+    p: float = 0.5
+    inplace: bool = False
+    _: dataclasses.KW_ONLY
+    deterministic: bool | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.Dropout(self.p, self.inplace)
+
+    def __call__(self, input: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
+        return self._forward(input, mode=deterministic)
 
 
 class GEGLU(nn.Module):
@@ -248,9 +342,14 @@ class GEGLU(nn.Module):
     dim_out: int
     bias: bool = True
     _: dataclasses.KW_ONLY
-    approximate: str = "none"
+    approximate: L.Approximate = "none"
     dtype: Any = None
     compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        L.Activation(F.gelu, (("approximate", self.approximate),))
+        L.Linear(self.dim_in, 2 * self.dim_out, self.bias, self.dtype)
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, hidden_states: jax.Array) -> jax.Array:
@@ -259,7 +358,7 @@ class GEGLU(nn.Module):
         return F.geglu(proj(hidden_states), -1, self.approximate)
 
 
-class PReLU(nn.Module):
+class PReLU(_Layer):
     """``torch.nn.PReLU(num_parameters=1, init=0.25, device=None, dtype=None)`` with its learnable
     ``weight``.
 
@@ -272,48 +371,41 @@ class PReLU(nn.Module):
     device: Any = None
     dtype: Any = None
 
-    def __post_init__(self) -> None:
-        L.check_device(self.device, "PReLU")
-        L.param_dtype(self.dtype)
-        super().__post_init__()
+    def _layer(self) -> L.Layer:
+        return L.PReLU(self.num_parameters, self.init_value, self.dtype)
 
     @nn.compact
     def __call__(self, input: jax.Array) -> jax.Array:
-        dtype = L.param_dtype(self.dtype)
-        w = self.param("weight", lambda _: jnp.full((self.num_parameters,), self.init_value, dtype))
-        x, w = L.promote(None, input, w)
-        return F.prelu(x, w)
+        return self._forward(input)
 
 
-class _Activation(nn.Module):
-    """torch's constructor arguments as fields and the call into the function named in
-    ``jaxnn._layers.ACTIVATIONS``; ``inplace`` is accepted and ignored."""
+class _Activation(_Layer):
+    """An activation: torch's constructor arguments as fields (``_args`` of them are passed to the
+    function ``jaxnn.functional.<_op>``; ``inplace`` is kept and ignored)."""
 
-    _name: ClassVar[str] = ""
+    _op: ClassVar[str] = ""
+    _args: ClassVar[tuple[str, ...]] = ()
 
-    def _config(self) -> dict[str, Any]:
-        return {a: getattr(self, a) for a in L.ACTIVATIONS[self._name].call_args}
-
-    def __post_init__(self) -> None:
-        L.check_activation(self._name, self._config())
-        super().__post_init__()
+    def _layer(self) -> L.Layer:
+        config = tuple((a, getattr(self, a)) for a in self._args)
+        return L.Activation(getattr(F, self._op), config, getattr(self, "inplace", None))
 
     def __call__(self, input: jax.Array) -> jax.Array:
-        return L.apply_activation(self._name, self._config(), input)
+        return self._forward(input)
 
 
 class ReLU(_Activation):
     """``torch.nn.ReLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "ReLU"
+    _op: ClassVar[str] = "relu"
 
 
 class ReLU6(_Activation):
     """``torch.nn.ReLU6(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu6`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "ReLU6"
+    _op: ClassVar[str] = "relu6"
 
 
 class LeakyReLU(_Activation):
@@ -321,7 +413,8 @@ class LeakyReLU(_Activation):
 
     negative_slope: float = 0.01
     inplace: bool = False
-    _name: ClassVar[str] = "LeakyReLU"
+    _op: ClassVar[str] = "leaky_relu"
+    _args: ClassVar[tuple[str, ...]] = ("negative_slope",)
 
 
 class ELU(_Activation):
@@ -329,14 +422,15 @@ class ELU(_Activation):
 
     alpha: float = 1.0
     inplace: bool = False
-    _name: ClassVar[str] = "ELU"
+    _op: ClassVar[str] = "elu"
+    _args: ClassVar[tuple[str, ...]] = ("alpha",)
 
 
 class SELU(_Activation):
     """``torch.nn.SELU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.selu`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "SELU"
+    _op: ClassVar[str] = "selu"
 
 
 class CELU(_Activation):
@@ -344,40 +438,42 @@ class CELU(_Activation):
 
     alpha: float = 1.0
     inplace: bool = False
-    _name: ClassVar[str] = "CELU"
+    _op: ClassVar[str] = "celu"
+    _args: ClassVar[tuple[str, ...]] = ("alpha",)
 
 
 class GELU(_Activation):
     """``torch.nn.GELU(approximate='none')`` for flax.linen: :func:`jaxnn.functional.gelu`."""
 
-    approximate: str = "none"
-    _name: ClassVar[str] = "GELU"
+    approximate: L.Approximate = "none"
+    _op: ClassVar[str] = "gelu"
+    _args: ClassVar[tuple[str, ...]] = ("approximate",)
 
 
 class SiLU(_Activation):
     """``torch.nn.SiLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.silu`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "SiLU"
+    _op: ClassVar[str] = "silu"
 
 
 class Mish(_Activation):
     """``torch.nn.Mish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.mish`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "Mish"
+    _op: ClassVar[str] = "mish"
 
 
 class Sigmoid(_Activation):
     """``torch.nn.Sigmoid()`` for flax.linen: :func:`jaxnn.functional.sigmoid`."""
 
-    _name: ClassVar[str] = "Sigmoid"
+    _op: ClassVar[str] = "sigmoid"
 
 
 class Tanh(_Activation):
     """``torch.nn.Tanh()`` for flax.linen: :func:`jaxnn.functional.tanh`."""
 
-    _name: ClassVar[str] = "Tanh"
+    _op: ClassVar[str] = "tanh"
 
 
 class Hardtanh(_Activation):
@@ -390,11 +486,10 @@ class Hardtanh(_Activation):
     inplace: bool = False
     min_value: float | None = None
     max_value: float | None = None
-    _name: ClassVar[str] = "Hardtanh"
 
-    def _config(self) -> dict[str, Any]:
+    def _layer(self) -> L.Layer:
         lo, hi = L.hardtanh_bounds(self.min_val, self.max_val, self.min_value, self.max_value, warn=False)
-        return {"min_val": lo, "max_val": hi}
+        return L.Activation(F.hardtanh, (("min_val", lo), ("max_val", hi)), self.inplace)
 
     def __post_init__(self) -> None:
         L.hardtanh_bounds(self.min_val, self.max_val, self.min_value, self.max_value, warn=True)
@@ -405,14 +500,14 @@ class Hardsigmoid(_Activation):
     """``torch.nn.Hardsigmoid(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardsigmoid`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "Hardsigmoid"
+    _op: ClassVar[str] = "hardsigmoid"
 
 
 class Hardswish(_Activation):
     """``torch.nn.Hardswish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardswish`."""
 
     inplace: bool = False
-    _name: ClassVar[str] = "Hardswish"
+    _op: ClassVar[str] = "hardswish"
 
 
 class Softplus(_Activation):
@@ -420,39 +515,42 @@ class Softplus(_Activation):
 
     beta: float = 1.0
     threshold: float = 20.0
-    _name: ClassVar[str] = "Softplus"
+    _op: ClassVar[str] = "softplus"
+    _args: ClassVar[tuple[str, ...]] = ("beta", "threshold")
 
 
 class Softsign(_Activation):
     """``torch.nn.Softsign()`` for flax.linen: :func:`jaxnn.functional.softsign`."""
 
-    _name: ClassVar[str] = "Softsign"
+    _op: ClassVar[str] = "softsign"
 
 
 class LogSigmoid(_Activation):
     """``torch.nn.LogSigmoid()`` for flax.linen: :func:`jaxnn.functional.logsigmoid`."""
 
-    _name: ClassVar[str] = "LogSigmoid"
+    _op: ClassVar[str] = "logsigmoid"
 
 
 class Tanhshrink(_Activation):
     """``torch.nn.Tanhshrink()`` for flax.linen: :func:`jaxnn.functional.tanhshrink`."""
 
-    _name: ClassVar[str] = "Tanhshrink"
+    _op: ClassVar[str] = "tanhshrink"
 
 
 class Softshrink(_Activation):
     """``torch.nn.Softshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.softshrink`."""
 
     lambd: float = 0.5
-    _name: ClassVar[str] = "Softshrink"
+    _op: ClassVar[str] = "softshrink"
+    _args: ClassVar[tuple[str, ...]] = ("lambd",)
 
 
 class Hardshrink(_Activation):
     """``torch.nn.Hardshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.hardshrink`."""
 
     lambd: float = 0.5
-    _name: ClassVar[str] = "Hardshrink"
+    _op: ClassVar[str] = "hardshrink"
+    _args: ClassVar[tuple[str, ...]] = ("lambd",)
 
 
 class Threshold(_Activation):
@@ -461,25 +559,106 @@ class Threshold(_Activation):
     threshold: float
     value: float
     inplace: bool = False
-    _name: ClassVar[str] = "Threshold"
+    _op: ClassVar[str] = "threshold"
+    _args: ClassVar[tuple[str, ...]] = ("threshold", "value")
 
 
 class GLU(_Activation):
     """``torch.nn.GLU(dim=-1)`` for flax.linen: :func:`jaxnn.functional.glu`."""
 
     dim: int = -1
-    _name: ClassVar[str] = "GLU"
+    _op: ClassVar[str] = "glu"
+    _args: ClassVar[tuple[str, ...]] = ("dim",)
 
 
 class Softmax(_Activation):
     """``torch.nn.Softmax(dim=None)`` for flax.linen (``dim=None`` warns, as torch)."""
 
     dim: int | None = None
-    _name: ClassVar[str] = "Softmax"
+    _op: ClassVar[str] = "softmax"
+    _args: ClassVar[tuple[str, ...]] = ("dim",)
 
 
 class LogSoftmax(_Activation):
     """``torch.nn.LogSoftmax(dim=None)`` for flax.linen: :func:`jaxnn.functional.log_softmax`."""
 
     dim: int | None = None
-    _name: ClassVar[str] = "LogSoftmax"
+    _op: ClassVar[str] = "log_softmax"
+    _args: ClassVar[tuple[str, ...]] = ("dim",)
+
+
+class Identity(_Layer):
+    """``torch.nn.Identity`` for flax.linen: returns its input.
+
+    Differences from PyTorch: torch's Identity accepts and ignores any constructor arguments; a
+    linen module's constructor takes its fields only, and Identity has none.
+    """
+
+    def _layer(self) -> L.Layer:
+        return L.Identity()
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Flatten(_Layer):
+    """``torch.nn.Flatten(start_dim=1, end_dim=-1)`` for flax.linen (dims checked at the call)."""
+
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def _layer(self) -> L.Layer:
+        return L.Flatten(self.start_dim, self.end_dim)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class ModuleList(nn.Module):
+    """``torch.nn.ModuleList(modules=None)`` for flax.linen: its children are named ``0``, ``1``, ...,
+    so their variables' keys read ``blocks.0.weight`` as torch's. Index it (``self.blocks[0](x)``)
+    or iterate over it from the parent's methods.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, flax.linen as nn
+      >>> import jaxnn.linen as jl
+      >>> class Net(nn.Module):
+      ...     def setup(self):
+      ...         self.blocks = jl.ModuleList([jl.Linear(2, 2), jl.Linear(2, 2)])
+      ...     def __call__(self, x):
+      ...         for block in self.blocks:
+      ...             x = block(x)
+      ...         return x
+      >>> sorted(jl.state_dict(Net().init(jax.random.key(0), jnp.ones((1, 2)))))
+      ['blocks.0.bias', 'blocks.0.weight', 'blocks.1.bias', 'blocks.1.weight']
+    """
+
+    modules: Sequence[nn.Module] | None = None
+
+    def setup(self) -> None:
+        self._children = [m.clone(parent=self, name=str(i)) for i, m in enumerate(self.modules or ())]
+
+    def __getitem__(self, index: int) -> nn.Module:
+        return self._children[index]
+
+    def __len__(self) -> int:
+        return len(self.modules or ())
+
+    def __iter__(self) -> Any:
+        return iter(self._children)
+
+
+class Sequential(ModuleList):
+    """``torch.nn.Sequential`` for flax.linen: calls its children in order; keys ``net.0.weight``
+    as torch's.
+
+    Differences from PyTorch: the children are one sequence, ``Sequential([a, b])`` (a linen
+    module's constructor takes fields, so torch's ``Sequential(a, b)`` cannot be spelled).
+    """
+
+    modules: Sequence[Callable[..., Any]] | None = None
+
+    def __call__(self, input: Any) -> Any:
+        for m in self:
+            input = m(input)
+        return input

@@ -1,102 +1,100 @@
-"""torch state_dicts for flax.linen parameter trees ('net.0.weight' <-> {'net_0': {'weight'}})."""
+"""torch state_dicts for flax.linen variables: ``{'params': ..., 'batch_stats': ...}`` <-> dotted keys.
+
+Keys are the module names joined by dots: a linen module named ``conv1`` inside ``down`` gives
+``down.conv1.weight``. Lists of children are :class:`~jaxnn.linen.ModuleList` /
+:class:`~jaxnn.linen.Sequential`, whose children are named ``0``, ``1``, ... as in torch, so no key
+is ever guessed from a name (diffusers' ``linear_1`` stays ``linear_1``).
+"""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
+from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from .._checkpoint import LoadResult, as_state_dict, plan_load, save_file
+from .._checkpoint import CheckpointError, LoadResult, as_state_dict, plan_load, save_file
 
-_INDEXED = re.compile(r"^(.*?)((?:_\d+)+)$")
+__all__ = ["CheckpointError", "LoadResult", "STATE_DICT_COLLECTIONS", "load_state_dict", "save_state_dict",
+           "state_dict"]
 
-
-def _to_linen_path(key: str) -> tuple[str, ...]:
-    """'down.0.conv1.weight' -> ('down_0', 'conv1', 'weight'): list indices join their parent
-    the way linen names list children."""
-    out: list[str] = []
-    for seg in key.split("."):
-        if seg.isdigit() and out:
-            out[-1] = f"{out[-1]}_{seg}"
-        else:
-            out.append(seg)
-    return tuple(out)
+# The collections torch's state_dict holds: parameters and persistent buffers.
+STATE_DICT_COLLECTIONS = ("params", "batch_stats")
 
 
-def _to_torch_key(path: tuple[Any, ...]) -> str:
-    """('down_0', 'conv1', 'weight') -> 'down.0.conv1.weight'."""
-    segs = []
-    for seg in map(str, path):
-        m = _INDEXED.match(seg)
-        if m and m.group(1):
-            segs.append(m.group(1) + m.group(2).replace("_", "."))
-        else:
-            segs.append(seg)
-    return ".".join(segs)
+def _check_variables(variables: Mapping[str, Any]) -> None:
+    if not isinstance(variables, Mapping) or not set(variables) & set(STATE_DICT_COLLECTIONS) and variables:
+        raise TypeError(
+            "expected linen variables as `model.init(...)` returns them ({'params': ..., 'batch_stats': ...}), "
+            f"got a mapping with keys {sorted(variables) if isinstance(variables, Mapping) else type(variables)}."
+        )
 
 
-def _unwrap(params: Mapping[str, Any]) -> Mapping[str, Any]:
-    return params["params"] if set(params) == {"params"} else params
+def _flat(variables: Mapping[str, Any]) -> dict[str, tuple[str, tuple[str, ...], Any]]:
+    _check_variables(variables)
+    out = {}
+    for col in STATE_DICT_COLLECTIONS:
+        for path, value in flatten_dict(unfreeze(dict(variables.get(col, {})))).items():
+            out[".".join(map(str, path))] = (col, path, value)
+    return out
 
 
-def state_dict_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A linen params tree (or ``{'params': ...}``) as a torch state_dict with dotted keys.
-
-    Children that linen named ``net_0`` (list entries) become ``net.0``. Name torch attributes
-    that end in ``_<digits>`` differently (e.g. ``conv1``, not ``conv_1``): linen cannot tell
-    them apart from list entries.
+def state_dict(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Linen variables as torch's state_dict: parameters and persistent buffers by dotted key.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> from jaxnn.linen import state_dict_from_params
-      >>> sorted(state_dict_from_params({"params": {"blocks_0": {"weight": jnp.ones(2)}}}))
-      ['blocks.0.weight']
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> net = jl.Sequential([jl.Linear(3, 4), jl.BatchNorm1d(4)])
+      >>> variables = net.init(jax.random.key(0), jnp.ones((2, 3)))
+      >>> sorted(jl.state_dict(variables))
+      ['0.bias', '0.weight', '1.bias', '1.num_batches_tracked', '1.running_mean', '1.running_var', '1.weight']
     """
-    flat = flatten_dict(dict(_unwrap(params)))
-    return {_to_torch_key(path): value for path, value in flat.items()}
+    return {k: v for k, (_, _, v) in _flat(variables).items()}
 
 
-def params_from_state_dict(
+def load_state_dict(
+    variables: Mapping[str, Any],
     state_dict: Mapping[str, Any] | str | os.PathLike,
-    template: Mapping[str, Any] | None = None,
     *,
     strict: bool = True,
     dtype: Any = None,
-) -> dict[str, Any]:
-    """A torch state_dict (mapping or checkpoint path) as a linen params tree.
+) -> tuple[dict[str, Any], LoadResult]:
+    """Put a torch state_dict into linen variables: the functional twin of
+    :func:`jaxnn.nnx.load_state_dict`.
 
     Args:
-      state_dict: as for :func:`jaxnn.nnx.load_state_dict` (arrays, torch tensors, or a path).
-      template: optional params from ``model.init(...)``; with it, keys and shapes are checked
-        (all problems in one error, nothing returned partially), values take its dtypes, and with
-        ``strict=False`` missing entries keep the template's values.
-      strict: report missing/unexpected keys as errors (only with a template).
-      dtype: cast every value to this dtype.
+      variables: ``model.init(...)``'s result; gives the keys, shapes and dtypes.
+      state_dict: mapping of dotted keys to arrays or torch tensors, or a checkpoint path
+        (``.safetensors`` without torch, ``.pt``/``.bin`` with it).
+      strict: report missing/unexpected keys as errors (all at once; nothing returned then).
+        With False, missing entries keep the values in ``variables``.
+      dtype: cast floating values to this dtype (default: each variable's dtype).
 
     Returns:
-      The params tree (without the ``'params'`` wrapper): ``model.apply({'params': p}, x)``.
+      ``(new_variables, LoadResult(missing_keys, unexpected_keys))``; collections other than
+      ``params`` and ``batch_stats`` are passed through unchanged.
+
+    Raises:
+      CheckpointError (ValueError): missing/unexpected keys (strict) or shape mismatches.
     """
     given = as_state_dict(state_dict)
-    if template is None:
-        tree = {_to_linen_path(k): jnp.asarray(v if dtype is None else v.astype(dtype)) for k, v in given.items()}
-        return unflatten_dict(tree)
-    current = state_dict_from_params(template)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in current.items()}
-    values, _ = plan_load(expected, given, strict=strict, dtype=dtype)
-    merged = {k: jnp.asarray(values[k]) if k in values else v for k, v in current.items()}
-    return unflatten_dict({_to_linen_path(k): v for k, v in merged.items()})
+    flat = _flat(variables)
+    expected = {k: (tuple(v.shape), v.dtype) for k, (_, _, v) in flat.items()}
+    values, result = plan_load(expected, given, strict=strict, dtype=dtype)
+    trees: dict[str, dict[tuple[str, ...], Any]] = {}
+    for key, (col, path, value) in flat.items():
+        trees.setdefault(col, {})[path] = jnp.asarray(values[key]) if key in values else value
+    out = {col: unfreeze(dict(value)) if isinstance(value, Mapping) else value for col, value in variables.items()}
+    out.update({col: unflatten_dict(tree) for col, tree in trees.items()})
+    return out, result
 
 
-def load_result(state_dict: Mapping[str, Any], template: Mapping[str, Any]) -> LoadResult:
-    """Which keys of ``state_dict`` a linen ``template`` lacks or has in excess."""
-    have, want = set(as_state_dict(state_dict)), set(state_dict_from_params(template))
-    return LoadResult(sorted(want - have), sorted(have - want))
-
-
-def save_params(params: Mapping[str, Any], path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Write linen params to a ``.safetensors`` file under torch's dotted names."""
-    save_file(state_dict_from_params(params), path, metadata)
+def save_state_dict(
+    variables: Mapping[str, Any], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Write :func:`state_dict` to a ``.safetensors`` file that torch's ``load_state_dict`` reads."""
+    save_file(state_dict(variables), path, metadata)

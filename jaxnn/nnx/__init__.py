@@ -10,12 +10,17 @@ from ._modules import GEGLU as GEGLU
 from ._modules import GELU as GELU
 from ._modules import GLU as GLU
 from ._modules import SELU as SELU
+from ._modules import BatchNorm1d as BatchNorm1d
+from ._modules import BatchNorm2d as BatchNorm2d
+from ._modules import BatchNorm3d as BatchNorm3d
+from ._modules import Buffer as Buffer
 from ._modules import Conv1d as Conv1d
 from ._modules import Conv2d as Conv2d
 from ._modules import Conv3d as Conv3d
 from ._modules import ConvTranspose1d as ConvTranspose1d
 from ._modules import ConvTranspose2d as ConvTranspose2d
 from ._modules import ConvTranspose3d as ConvTranspose3d
+from ._modules import Dropout as Dropout
 from ._modules import Flatten as Flatten
 from ._modules import GroupNorm as GroupNorm
 from ._modules import Hardshrink as Hardshrink
@@ -43,16 +48,11 @@ from ._modules import Softsign as Softsign
 from ._modules import Tanh as Tanh
 from ._modules import Tanhshrink as Tanhshrink
 from ._modules import Threshold as Threshold
+from ._state_dict import CheckpointError as CheckpointError
 from ._state_dict import LoadResult as LoadResult
 from ._state_dict import load_state_dict as load_state_dict
 from ._state_dict import save_state_dict as save_state_dict
 from ._state_dict import state_dict as state_dict
 
-__all__ = [
-    "CELU", "ELU", "GEGLU", "GELU", "GLU", "SELU", "Conv1d", "Conv2d", "Conv3d",
-    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Flatten", "GroupNorm",
-    "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "LayerNorm", "LeakyReLU",
-    "Linear", "LoadResult", "LogSigmoid", "LogSoftmax", "Mish", "ModuleList", "PReLU", "ReLU",
-    "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softshrink", "Softsign",
-    "Tanh", "Tanhshrink", "Threshold", "load_state_dict", "save_state_dict", "state_dict",
-]
+# Every name imported above (the `X as X` imports are the explicit re-exports type checkers read).
+__all__ = sorted(name for name in dir() if not name.startswith("_"))  # pyright: ignore[reportUnsupportedDunderAll]

@@ -10,28 +10,33 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .._checkpoint import LoadResult, as_state_dict, plan_load, save_file
+from .._checkpoint import CheckpointError, LoadResult, as_state_dict, plan_load, save_file
+from ._modules import Buffer
+
+__all__ = ["CheckpointError", "LoadResult", "load_state_dict", "save_state_dict", "state_dict"]
 
 
 def _variables(module: nnx.Module) -> dict[str, nnx.Variable]:
-    """Every parameter/buffer Variable under ``module`` by torch-style dotted path (RNG state
-    excluded). List children contribute their index, as torch's ModuleList/Sequential do."""
+    """The state_dict's Variables under ``module`` by torch-style dotted path: parameters and
+    persistent buffers (RNG state and non-persistent :class:`~jaxnn.nnx.Buffer` excluded). List
+    children contribute their index, as torch's ModuleList/Sequential do."""
     out: dict[str, nnx.Variable] = {}
     for path, node in nnx.iter_graph(module):
-        if isinstance(node, nnx.Variable) and not isinstance(node, nnx.RngState):
+        if isinstance(node, nnx.Variable) and not isinstance(node, (nnx.RngState, Buffer)):
             out[".".join(str(p) for p in path)] = node
     return out
 
 
 def state_dict(module: nnx.Module) -> dict[str, jax.Array]:
-    """``{'down.0.conv1.weight': array, ...}``: the module's parameters under torch's names.
+    """``{'down.0.conv1.weight': array, ...}``: parameters and persistent buffers (``running_mean``,
+    ``num_batches_tracked``, ...) under torch's names, as torch's ``module.state_dict()``.
 
     Examples:
       >>> from flax import nnx
-      >>> import jaxnn.nnx as jnn
-      >>> net = jnn.Sequential(jnn.Linear(3, 4, rngs=nnx.Rngs(0)), jnn.SiLU())
-      >>> sorted(jnn.state_dict(net))
-      ['0.bias', '0.weight']
+      >>> import jaxnn.nnx as jn
+      >>> net = jn.Sequential(jn.Linear(3, 4, rngs=nnx.Rngs(0)), jn.BatchNorm1d(4))
+      >>> sorted(jn.state_dict(net))
+      ['0.bias', '0.weight', '1.bias', '1.num_batches_tracked', '1.running_mean', '1.running_var', '1.weight']
     """
     return {k: v[...] for k, v in _variables(module).items()}
 
@@ -49,11 +54,12 @@ def load_state_dict(
       module: a jaxnn.nnx model whose attribute names follow the torch model's.
       state_dict: mapping of dotted keys to numpy arrays, JAX arrays or torch tensors (torch is
         imported only if a tensor is passed), or a path to a ``.safetensors`` (read without torch)
-        or ``.pt`` / ``.bin`` file (``torch.load(weights_only=True)``).
+        or ``.pt`` / ``.bin`` file (``torch.load(weights_only=True)``). Parameters and persistent
+        buffers (BatchNorm's running statistics) are loaded alike.
       strict: if True, any missing or unexpected key is an error (all of them reported at once).
-        With False they are returned. Shape mismatches are always errors. Buffers such as
-        BatchNorm's ``num_batches_tracked`` that the module has no slot for are unexpected keys.
-      dtype: cast every loaded value to this dtype (default: keep each parameter's dtype).
+        With False they are returned. Shape mismatches are always errors.
+      dtype: cast every floating value to this dtype (default: keep each variable's dtype;
+        integer buffers such as ``num_batches_tracked`` always keep theirs).
 
     Returns:
       ``LoadResult(missing_keys, unexpected_keys)``.
@@ -72,5 +78,5 @@ def load_state_dict(
 
 
 def save_state_dict(module: nnx.Module, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Write the module's parameters to a ``.safetensors`` file that torch can load by name."""
+    """Write :func:`state_dict` to a ``.safetensors`` file that torch's ``load_state_dict`` reads."""
     save_file(state_dict(module), path, metadata)
