@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP_TEST := $(VENV)/.stamp-test
 STAMP_EXAMPLES := $(VENV)/.stamp-examples
 
-.PHONY: test demo lint typecheck bench clean
+.PHONY: test test-isa demo lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,20 @@ test: $(STAMP_TEST)
 	$(PY) -m ruff check jaxnn tests examples benchmarks notebooks
 	$(PY) -m pyright jaxnn
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+## make test-isa: the suite again with torch's kernels and XLA's CPU code held to older instruction
+## sets (torch: ATEN_CPU_CAPABILITY; XLA: --xla_cpu_max_isa), as on machines without AVX-512.
+## `make test` itself runs the machine's best level (AVX-512 where the CPU has it).
+## Levels are torch:XLA pairs. XLA held to SSE4_2 cannot compile float16 conversions (no F16C:
+## "Failed to materialize symbols: wrapped_convert"), so AVX is the lowest level checked.
+ISA_LEVELS ?= avx2:AVX2 default:AVX
+test-isa: $(STAMP_TEST)
+	@set -e; for level in $(ISA_LEVELS); do \
+	  torch_isa=$${level%%:*}; xla_isa=$${level##*:}; \
+	  echo "== torch ATEN_CPU_CAPABILITY=$$torch_isa, XLA --xla_cpu_max_isa=$$xla_isa"; \
+	  ATEN_CPU_CAPABILITY=$$torch_isa XLA_FLAGS="--xla_cpu_max_isa=$$xla_isa" \
+	    $(PY) -m pytest -n 2 --dist loadgroup -q; \
+	done
 
 ## make demo: train the digits example (prints the test accuracy, writes a PNG and a checkpoint)
 demo: $(STAMP_EXAMPLES)

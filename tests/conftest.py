@@ -2,8 +2,10 @@
 
 import os
 
-# Must happen before JAX initialises its backends (the sharding tests need 8 CPU devices).
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+# Must happen before JAX initialises its backends (the sharding tests need 8 CPU devices). Flags
+# already set (`make test-isa` sets --xla_cpu_max_isa) are kept.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -21,6 +23,17 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("jaxnn")
+
+
+def pytest_report_header(config) -> list[str]:
+    """Which kernels the run exercises: torch's CPU dispatch level and XLA's CPU flags."""
+    import torch
+
+    return [
+        f"torch {torch.__version__} CPU capability: {torch.backends.cpu.get_cpu_capability()} "
+        f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')})",
+        f"jax {jax.__version__}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}",
+    ]
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import sys
 
 
 def main() -> None:
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+    # One device per process; other flags (make test-isa's --xla_cpu_max_isa) are kept.
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, "--xla_force_host_platform_device_count=1"])
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax
     import numpy as np
