@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import functional as functional
 from . import optim as optim
+from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_file as load_file
 from ._checkpoint import save_file as save_file
 
@@ -22,8 +23,14 @@ if TYPE_CHECKING:  # imported lazily at run time (they import flax)
     from . import nnx as nnx
 
 __version__ = "0.1.0"
+# The distribution that installs this package. The package index has an unrelated project named
+# `jaxnn`; both install a top-level `jaxnn` package, so this tells which one is imported.
+__distribution__ = "jaxnn-torch"
 
-__all__ = ["functional", "optim", "nnx", "linen", "load_file", "save_file", "__version__"]
+__all__ = [
+    "CheckpointError", "functional", "optim", "nnx", "linen", "load_file", "save_file", "__version__",
+    "__distribution__",
+]
 
 
 def __getattr__(name: str):
