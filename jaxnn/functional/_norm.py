@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._utils import check_float, check_same_dtype, is_int, shape_str, stat_dtype
+from .._utils import check_float, check_norm_param_dtype, check_same_dtype, is_int, shape_str, stat_dtype
 
 
 def _lead(p: jax.Array, ndim: int) -> jax.Array:
@@ -126,7 +126,13 @@ def _moments(d: jax.Array, layout: _Layout) -> tuple[jax.Array, jax.Array]:
     Differentiated as plain sums (custom_jvp).
     """
     s1, e1, s2, e2 = _group_sums((d, d * d, jnp.zeros_like(d)), layout, _COMPENSATED)
-    return s1 + e1, s2 + e2
+    return _add_error(s1, e1), _add_error(s2, e2)
+
+
+def _add_error(s: jax.Array, e: jax.Array) -> jax.Array:
+    """``s + e``; an overflowed sum stays inf (its error term is ``inf - inf``, nan). A sum of
+    squares that overflows float32 then gives ``rstd = 0`` and an output of 0, as torch's does."""
+    return jnp.where(jnp.isinf(s), s, s + e)
 
 
 @_moments.defjvp
@@ -142,18 +148,34 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     mean; the moments of ``d = x - c`` then have no catastrophic cancellation: not the
     ``E[x^2] - E[x]^2`` one, and not the milder one of shifting by one sample, which fails when
     that sample is an outlier. They are summed with error compensation (:func:`_moments`), and
-    ``var = E[d^2] - E[d]^2`` only corrects for ``c``'s own rounding. The output subtracts ``c``
-    before the small residual mean, so data with mean 1e4 and std 1 keeps float32 precision.
-    The result does not depend on ``c`` mathematically, so no gradient flows through it.
+    ``var = E[d^2] - E[d]^2`` only corrects for ``c``'s own rounding. The mean ``c + E[d]`` is
+    kept as an unevaluated sum ``hi + lo`` (TwoSum): ``x - hi`` rounds once, as torch's
+    ``x - mean``, and ``lo`` keeps the bits of the mean below ``hi``'s last place, so data with
+    mean 1e4 and std 1 keeps float32 precision. ``1 / sqrt`` is correctly rounded (XLA's
+    ``rsqrt`` is up to 1.6 ulp off). The result does not depend on ``c`` mathematically, so no
+    gradient flows through it.
+
+    The per-group values are fixed with ``lax.optimization_barrier`` before the element-wise
+    passes read them: otherwise XLA may recompute ``c = total * (1/count)`` inside a fusion and
+    contract ``x - total * r`` into a fused multiply-add there while another fusion reads the
+    rounded ``c``, and the correction ``E[d]`` would then be for a different shift (on CPUs with
+    FMA that cost up to half an ulp of the mean, 5e-4 at mean 1e4; measured).
     """
-    count = x.shape[1] * x.shape[3] if layout == "strided" else x.shape[1]
+    if x.size == 0:
+        return x
+    # A true division: XLA rewrites division by a constant as a product with its rounded
+    # reciprocal, and a constant row's mean would then miss the exact value by an ulp.
+    n = x.shape[1] * x.shape[3] if layout == "strided" else x.shape[1]
+    count = lax.optimization_barrier(jnp.asarray(n, x.dtype))
     (total,) = _group_sums((x,), layout, _PLAIN)
-    d = x - lax.stop_gradient(total / count)
-    s1, s2 = _moments(d, layout)
+    c = lax.optimization_barrier(lax.stop_gradient(total / count))
+    s1, s2 = _moments(x - c, layout)
     mean_d = s1 / count
-    var = s2 / count - mean_d * mean_d
-    rstd = lax.rsqrt(jnp.maximum(var, 0.0) + eps)
-    return (d - mean_d) * rstd
+    var = jnp.maximum(s2 / count - mean_d * mean_d, 0.0)
+    rstd = 1.0 / jnp.sqrt(var + eps)
+    hi, lo = _two_sum(c, mean_d)
+    hi, lo, rstd = lax.optimization_barrier((hi, lo, rstd))
+    return ((x - hi) - lo) * rstd
 
 
 def group_norm(
@@ -176,7 +198,8 @@ def group_norm(
     Args:
       input: ``(N, C, *)`` with at least 2 dimensions; ``(N, *, C)`` with ``channels_last=True``.
       num_groups: positive int dividing ``C``.
-      weight, bias: optional ``(C,)`` affine parameters.
+      weight, bias: optional ``(C,)`` affine parameters, of ``input``'s dtype or (for
+        float16/bfloat16 input) float32, as torch's mixed-precision CPU kernel accepts.
       eps: added to the variance (torch: 1e-5).
       channels_last: channels on the last axis (NHWC), as Flax and XLA prefer.
 
@@ -213,9 +236,9 @@ def group_norm(
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
             check_float(p, name)
-            check_same_dtype(input, p, name)
             if tuple(p.shape) != (c,):
                 raise ValueError(f"`{name}` must have shape ({c},), got {shape_str(p.shape)}.")
+    check_norm_param_dtype(input, weight, bias)
     n = input.shape[0]
     spatial = math.prod(input.shape[1:-1] if channels_last else input.shape[2:])
     if n * (c // num_groups) * spatial == 1:
@@ -255,7 +278,8 @@ def layer_norm(
     Args:
       input: ``(*, *normalized_shape)``.
       normalized_shape: int or tuple; must equal the trailing dimensions of ``input``.
-      weight, bias: optional, of shape ``normalized_shape``.
+      weight, bias: optional, of shape ``normalized_shape``; of ``input``'s dtype or (for
+        float16/bfloat16 input) float32, as torch's mixed-precision CPU kernel accepts.
       eps: added to the biased variance (torch: 1e-5; flax.linen.LayerNorm: 1e-6).
 
     Returns:
@@ -283,13 +307,14 @@ def layer_norm(
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
             check_float(p, name)
-            check_same_dtype(input, p, name)
             if tuple(p.shape) != norm_shape:
                 raise ValueError(f"`{name}` must have shape {shape_str(norm_shape)}, got {shape_str(p.shape)}.")
+    check_norm_param_dtype(input, weight, bias)
     dtype = input.dtype
     x = jnp.asarray(input).astype(stat_dtype(dtype))
     m = math.prod(norm_shape)
-    y = _normalize(x.reshape((-1, m)), "rows", eps).reshape(x.shape)
+    rows = math.prod(x.shape[: x.ndim - k])
+    y = _normalize(x.reshape((rows, m)), "rows", eps).reshape(x.shape)
     if weight is not None:
         y = y * _lead(weight, y.ndim).astype(y.dtype)
     if bias is not None:
