@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import ml_dtypes
@@ -171,6 +171,24 @@ def as_state_dict(source: Any) -> dict[str, np.ndarray]:
     return {str(k): to_numpy(v, str(k)) for k, v in source.items()}
 
 
+def optional_counters(norm_prefixes: Iterable[str], source: Any) -> set[str]:
+    """The ``num_batches_tracked`` keys a state_dict may lack, as torch's
+    ``_NormBase._load_from_state_dict`` allows: for every norm layer with running statistics (its
+    dotted prefix, ``''`` for the root) unless ``source`` carries torch's ``_metadata`` saying the
+    layer was saved at version 2 or later (a plain dict or a safetensors file has none). The
+    counter then keeps its current value (0 for a fresh module), as in torch.
+    """
+    metadata = getattr(source, "_metadata", None)
+    out = set()
+    for prefix in norm_prefixes:
+        version = None
+        if isinstance(metadata, Mapping):
+            version = (metadata.get(prefix) or {}).get("version")
+        if version is None or version < 2:
+            out.add(f"{prefix}.num_batches_tracked" if prefix else "num_batches_tracked")
+    return out
+
+
 class LoadResult(NamedTuple):
     """What ``load_state_dict(..., strict=False)`` could not match (torch's ``_IncompatibleKeys``)."""
 
@@ -184,15 +202,19 @@ def plan_load(
     *,
     strict: bool,
     dtype: Any = None,
+    optional: Iterable[str] = (),
 ) -> tuple[dict[str, np.ndarray], LoadResult]:
     """Match a flat state_dict against the model's ``{key: (shape, dtype)}`` before touching it.
+
+    Keys in ``optional`` that ``given`` lacks are neither missing nor loaded: the variable keeps
+    its value (torch's BatchNorm ``num_batches_tracked``, see :func:`optional_counters`).
 
     Every problem is collected and reported in one error (torch's format); nothing is loaded
     partially. Shape mismatches are errors even with ``strict=False``, as in torch. Values are cast
     to ``dtype`` if given (floating variables only: counters keep their integer dtype), else to the
     dtype the model's variable already has.
     """
-    missing = sorted(set(expected) - set(given))
+    missing = sorted(set(expected) - set(given) - set(optional))
     unexpected = sorted(set(given) - set(expected))
     errors = []
     if strict and unexpected:

@@ -142,6 +142,17 @@ def promote(dtype: Any, *arrays: Any) -> list[Any]:
     return [None if a is None else jnp.asarray(a, target) for a in arrays]
 
 
+def norm_operands(dtype: Any, input: Any, weight: Any, bias: Any) -> list[Any]:
+    """:func:`promote` for GroupNorm/LayerNorm, except that float16/bfloat16 input with float32
+    parameters (torch's default module with half input) goes to the function as it is: torch's
+    mixed-precision kernel, output in the input's dtype."""
+    half = jnp.result_type(input) in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+    params = [p for p in (weight, bias) if p is not None]
+    if dtype is None and half and params and all(jnp.result_type(p) == jnp.float32 for p in params):
+        return [input, weight, bias]
+    return promote(dtype, input, weight, bias)
+
+
 def validate_call(fn: Callable[..., Any], **kwargs: Any) -> None:
     """Run ``fn``'s own argument checks abstractly (nothing is computed or compiled), so that a bad
     constructor argument, e.g. ``approximate='fast'``, raises the op's error in the constructor."""
@@ -334,6 +345,11 @@ class GroupNorm(Layer):
             raise ValueError(
                 f"`num_channels` (={self.num_channels}) must be divisible by `num_groups` (={self.num_groups})."
             )
+        if self.affine and self.num_channels < 0:  # torch: weight/bias cannot have a negative size
+            raise ValueError(
+                f"`num_channels` must be a non-negative int, got {self.num_channels} (the weight and bias have "
+                "`num_channels` elements)."
+            )
         _set(self, param_dtype=param_dtype(self.param_dtype))
 
     @property
@@ -349,7 +365,7 @@ class GroupNorm(Layer):
 
     def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
               **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        x, w, b = norm_operands(self.compute_dtype, input, v["weight"], v["bias"])
         return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last), {}
 
 
@@ -372,6 +388,11 @@ class LayerNorm(Layer):
             shape = tuple(int(s) for s in shape)
         else:
             raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {shape!r}.")
+        if self.elementwise_affine and any(d < 0 for d in shape):  # torch: no negative parameter shape
+            raise ValueError(
+                f"`normalized_shape` must have non-negative sizes, got {self.normalized_shape!r} (the weight and "
+                "bias have shape `normalized_shape`)."
+            )
         _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
 
     @property
@@ -387,7 +408,7 @@ class LayerNorm(Layer):
 
     def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
               **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-        x, w, b = promote(self.compute_dtype, input, v["weight"], v["bias"])
+        x, w, b = norm_operands(self.compute_dtype, input, v["weight"], v["bias"])
         return F.layer_norm(x, self.normalized_shape, w, b, self.eps), {}
 
 

@@ -72,6 +72,22 @@ def check_same_dtype(x: Any, other: Any, name: str, ref: str = "input") -> None:
         )
 
 
+def check_norm_param_dtype(x: Any, weight: Any, bias: Any) -> None:
+    """torch's CPU norms (group_norm, layer_norm): ``weight`` and ``bias`` share one dtype, the
+    input's or, for float16/bfloat16 input, float32 (the mixed-precision kernel: statistics and
+    affine in float32, output in the input's dtype). Everything else is torch's "mixed dtype" error."""
+    half = x.dtype in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.dtype != x.dtype and not (half and p.dtype == jnp.float32):
+            also = " or be float32 (torch's mixed-precision norm)" if half else ""
+            raise TypeError(
+                f"`{name}` dtype ({p.dtype}) must match `input` dtype ({x.dtype}){also}; "
+                f"cast one of them, e.g. `{name}.astype(input.dtype)`."
+            )
+    if weight is not None and bias is not None and weight.dtype != bias.dtype:
+        raise TypeError(f"`bias` dtype ({bias.dtype}) must match `weight` dtype ({weight.dtype}) (torch's rule).")
+
+
 def stat_dtype(dtype: Any) -> Any:
     """The dtype statistics and accumulations are computed in: float32 at least."""
     return jnp.promote_types(dtype, jnp.float32)

@@ -4,6 +4,9 @@ BatchNorm and Dropout, the first layers with buffers, train/eval and randomness,
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -327,3 +330,304 @@ def test_linen_keys_ending_in_digits_are_not_list_indices():
                                            _TorchEmbed().state_dict())
     assert result == jl.LoadResult([], [])
     assert sorted(jl.state_dict(variables)) == ["linear_1.bias", "linear_1.weight"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_dropout_kept_values_are_bit_equal_to_torchs(rng, dtype):
+    # torch's CPU dropout: noise = bernoulli(1 - p).div_(1 - p) in the input's dtype (the factor
+    # 1 / float32(1 - p) rounded to float16/bfloat16), then input * noise. Each column holds one
+    # positive value repeated, so its kept value is the column's maximum.
+    jdt, tdt = jnp.dtype(dtype), getattr(torch, dtype)
+    values = jnp.asarray(rng.uniform(0.1, 10.0, 128).astype(np.float32)).astype(jdt)
+    x = jnp.tile(values, (600, 1))
+    xt = torch.tensor(np.asarray(x.astype(jnp.float32))).to(tdt)
+    torch.manual_seed(0)
+    differing = []
+    for i, p in enumerate(np.round(np.arange(0.01, 1.0, 0.01), 2).tolist()):
+        want = torch.nn.functional.dropout(xt, p).float().numpy().max(0)
+        got = np.asarray(F.dropout(x, p, rng=jax.random.key(i)).astype(jnp.float32)).max(0)
+        both = (want != 0) & (got != 0)
+        assert both.sum() > 100
+        if not np.array_equal(got[both], want[both]):
+            differing.append(p)
+    assert differing == []
+    # the reviewer's case: float16 p=0.03, x=1.7 -> 1.7529297 (rounding 1 - p to float16 first gave 1.7519531)
+    y = F.dropout(jnp.full(64, 1.7, jnp.float16), 0.03, rng=jax.random.key(0))
+    assert set(np.unique(np.asarray(y, np.float32)).tolist()) <= {0.0, float(np.float16(1.7529297))}
+
+
+# --- BatchNorm: torch's eps rule, partial statistics, empty batches, momentum=None, (1, C) weights -----
+
+
+def _torch_error(call):
+    try:
+        call()
+    except Exception as e:  # noqa: BLE001 - the oracle's exception, whatever its type
+        return type(e), str(e)
+    return None
+
+
+@pytest.mark.parametrize("eps", [-1.0, -1e-7, 0.0, 1e-5])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("stats", [True, False])
+def test_batch_norm_eps_rule_matches_torch(rng, eps, training, stats):
+    x = rng.standard_normal((2, 3, 2, 2)).astype(np.float32)
+    t = torch.nn.BatchNorm2d(3, eps=eps, track_running_stats=stats)
+    t.train(training)
+    want = _torch_error(lambda: t(torch.tensor(x)))
+    tf = _torch_error(lambda: torch.nn.functional.batch_norm(torch.tensor(x), None, None, training=True, eps=eps))
+    m = jn.BatchNorm2d(3, eps=eps, track_running_stats=stats)  # torch's constructors accept any eps
+    m.train() if training else m.eval()
+    lm = jl.BatchNorm2d(3, eps=eps, track_running_stats=stats)
+    variables = jl.BatchNorm2d(3, track_running_stats=stats).init(jax.random.key(0), jnp.asarray(x))
+    calls = (lambda: m(jnp.asarray(x)),
+             lambda: lm.apply(variables, jnp.asarray(x), use_running_average=not training, mutable=["batch_stats"])[0])
+    for call in calls:
+        if want is None:
+            assert_close(call(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+        else:
+            assert want[0] is ValueError
+            with pytest.raises(ValueError, match=re.escape(want[1])):
+                call()
+    # the functional form in training, with no running statistics
+    if tf is None:
+        F.batch_norm(jnp.asarray(x), None, None, training=True, eps=eps)
+    else:
+        with pytest.raises(ValueError, match="batch_norm eps must be positive during training"):
+            F.batch_norm(jnp.asarray(x), None, None, training=True, eps=eps)
+    z, o = np.zeros(3, np.float32), np.ones(3, np.float32)
+    te = _torch_error(lambda: torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(z), torch.tensor(o),
+                                                             eps=eps))
+    if te is None:
+        assert_close(F.batch_norm(jnp.asarray(x), z, o, eps=eps),
+                     torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(z), torch.tensor(o),
+                                                    eps=eps).numpy(), rtol=1e-6, atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="batch_norm eps must be non-negative"):
+            F.batch_norm(jnp.asarray(x), z, o, eps=eps)
+
+
+def test_batch_norm_functional_edge_cases_match_torch(rng):
+    TF = torch.nn.functional
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    z, o = np.zeros(3, np.float32), np.ones(3, np.float32)
+    # one of the two running statistics in training: torch's ValueError
+    for rm, rv in ((z, None), (None, o)):
+        targs = [None if a is None else torch.tensor(a) for a in (rm, rv)]
+        want = _torch_error(lambda targs=targs: TF.batch_norm(torch.tensor(x), *targs, training=True))
+        assert want is not None and want[0] is ValueError and "both be None or neither" in want[1]
+        with pytest.raises(ValueError, match="both be None or neither be None"):
+            F.batch_norm(jnp.asarray(x), rm, rv, training=True)
+    # momentum=None in the functional call: torch's TypeError
+    assert _torch_error(lambda: TF.batch_norm(torch.tensor(x), torch.tensor(z), torch.tensor(o),
+                                              momentum=None))[0] is TypeError
+    with pytest.raises(TypeError, match="`momentum` must be a float, not None"):
+        F.batch_norm(jnp.asarray(x), z, o, momentum=None)  # type: ignore[arg-type]
+    # weight/bias with C elements in another shape: torch accepts (1, C) and (C, 1)
+    w, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    for shape in ((1, 3), (3, 1)):
+        for training in (True, False):
+            want = TF.batch_norm(torch.tensor(x), torch.tensor(z), torch.tensor(o), torch.tensor(w.reshape(shape)),
+                                 torch.tensor(b.reshape(shape)), training)
+            got = F.batch_norm(jnp.asarray(x), z, o, w.reshape(shape), b.reshape(shape), training)
+            assert_close(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`weight` should contain 3 elements"):
+        F.batch_norm(jnp.asarray(x), z, o, np.ones(2, np.float32))
+    # an empty batch in training: torch returns the empty output, running statistics untouched
+    for empty in (x[:0], np.zeros((2, 3, 0), np.float32)):
+        rm, rv = torch.zeros(3), torch.full((3,), 2.0)
+        want = TF.batch_norm(torch.tensor(empty), rm, rv, training=True)
+        got = F.batch_norm(jnp.asarray(empty), None, None, training=True)
+        assert got.shape == tuple(want.shape)
+        new_m, new_v = F.batch_norm_running_stats(jnp.asarray(empty), jnp.zeros(3), jnp.full(3, 2.0))
+        np.testing.assert_array_equal(new_m, rm.numpy())
+        np.testing.assert_array_equal(new_v, rv.numpy())
+    for momentum in (0.1, None):  # modules: the counter still counts, as torch's
+        t, m = torch.nn.BatchNorm1d(3, momentum=momentum), jn.BatchNorm1d(3, momentum=momentum)
+        lm = jl.BatchNorm1d(3, momentum=momentum)
+        assert m(jnp.zeros((0, 3))).shape == tuple(t(torch.zeros(0, 3)).shape) == (0, 3)
+        v = lm.init(jax.random.key(0), jnp.zeros((0, 3)))
+        _, upd = lm.apply(v, jnp.zeros((0, 3)), mutable=["batch_stats"])
+        for got in (jn.state_dict(m), jl.state_dict({**v, **upd})):
+            for k, want in _sd(t).items():
+                np.testing.assert_array_equal(np.asarray(got[k]), want, err_msg=k)
+
+
+def test_state_dict_without_num_batches_tracked_loads_strictly_as_in_torch(tmp_path):
+    # torch's _NormBase._load_from_state_dict: without `_metadata` saying version 2 (a plain dict, a
+    # safetensors file) a missing counter is no error and keeps the module's value (0 when fresh).
+    import safetensors.numpy
+
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    for _ in range(3):
+        tnet(torch.randn(5, 3))
+    full = tnet.state_dict()
+    plain = {k: v.numpy() for k, v in full.items() if not k.endswith("num_batches_tracked")}
+    safetensors.numpy.save_file(plain, str(tmp_path / "old.safetensors"))
+    for source in (plain, str(tmp_path / "old.safetensors")):
+        fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+        tsrc = {k: torch.tensor(v) for k, v in plain.items()}
+        assert tuple(fresh.load_state_dict(tsrc)) == ([], [])
+        m = jn.Sequential(jn.Linear(3, 4, rngs=nnx.Rngs(0)), jn.BatchNorm1d(4))
+        assert jn.load_state_dict(m, source) == jn.LoadResult([], [])
+        lm = jl.Sequential([jl.Linear(3, 4), jl.BatchNorm1d(4)])
+        variables, result = jl.load_state_dict(lm.init(jax.random.key(0), jnp.ones((2, 3))), source)
+        assert result == jl.LoadResult([], [])
+        for got in (jn.state_dict(m), jl.state_dict(variables)):
+            for k, v in fresh.state_dict().items():
+                np.testing.assert_array_equal(np.asarray(got[k]), v.numpy(), err_msg=k)
+        assert int(jn.state_dict(m)["1.num_batches_tracked"]) == 0
+    # a trained module keeps its counter, as torch's does
+    m(jnp.ones((2, 3)))
+    m(jnp.ones((2, 3)))
+    tnet2 = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    tnet2(torch.randn(2, 3))
+    tnet2(torch.randn(2, 3))
+    tnet2.load_state_dict({k: torch.tensor(v) for k, v in plain.items()})
+    jn.load_state_dict(m, plain)
+    assert int(m[1].num_batches_tracked[...]) == int(tnet2[1].num_batches_tracked) == 2
+    # torch's own state_dict (its `_metadata` says version 2) with the key removed is strict about it
+    del full["1.num_batches_tracked"]
+    with pytest.raises(RuntimeError, match="num_batches_tracked"):
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).load_state_dict(full)
+    with pytest.raises(jaxnn.CheckpointError, match="Missing key.*1.num_batches_tracked"):
+        jn.load_state_dict(m, full)
+    with pytest.raises(jaxnn.CheckpointError, match="Missing key.*1.num_batches_tracked"):
+        jl.load_state_dict(lm.init(jax.random.key(0), jnp.ones((2, 3))), full)
+    # running statistics themselves stay required
+    with pytest.raises(jaxnn.CheckpointError, match="Missing key.*1.running_var"):
+        jn.load_state_dict(m, {k: v for k, v in plain.items() if k != "1.running_var"})
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("name,args,shape", [("GroupNorm", (2, 4), (2, 4, 3, 3)),
+                                             ("LayerNorm", ((3, 3),), (2, 4, 3, 3)),
+                                             ("BatchNorm2d", (4,), (2, 4, 3, 3))])
+def test_norm_modules_with_float32_parameters_keep_half_input_dtype(rng, dtype, name, args, shape):
+    # torch: a default (float32) norm layer applied to float16/bfloat16 input returns the input's dtype
+    t = getattr(torch.nn, name)(*args)
+    with torch.no_grad():
+        for p in t.parameters():
+            p.uniform_(-1.0, 1.0)
+    m = getattr(jn, name)(*args)
+    lm = getattr(jl, name)(*args)
+    jn.load_state_dict(m, t.state_dict())
+    x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    xj = jnp.asarray(x).astype(dtype)
+    want = t(torch.tensor(np.asarray(xj.astype(jnp.float32))).to(getattr(torch, dtype)))
+    assert want.dtype == getattr(torch, dtype)
+    got = m(xj)
+    assert got.dtype == jnp.dtype(dtype)
+    variables, _ = jl.load_state_dict(lm.init(jax.random.key(0), xj), t.state_dict())
+    out, _ = lm.apply(variables, xj, mutable=["batch_stats"])
+    np.testing.assert_array_equal(out, got)  # nnx == linen
+    if name != "BatchNorm2d":  # the module is its function with the float32 parameters, bit for bit
+        sd = jn.state_dict(m)
+        ref = (F.group_norm(xj, 2, sd["weight"], sd["bias"]) if name == "GroupNorm"
+               else F.layer_norm(xj, (3, 3), sd["weight"], sd["bias"]))
+        np.testing.assert_array_equal(got, ref)
+    eps = float(jnp.finfo(dtype).eps)
+    assert_close(got, want.detach().float().numpy(), rtol=2 * eps, atol=2 * eps, what=name)
+
+
+NEGATIVE_SIZES = [
+    ("GroupNorm", (2, -4), {}, "`num_channels` must be a non-negative int, got -4"),
+    ("LayerNorm", (-1,), {}, "`normalized_shape` must have non-negative sizes, got -1"),
+    ("LayerNorm", ((4, -2),), {}, "`normalized_shape` must have non-negative sizes, got \\(4, -2\\)"),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs,fragment", NEGATIVE_SIZES)
+def test_negative_norm_sizes_fail_at_construction_as_in_torch(name, args, kwargs, fragment):
+    with pytest.raises(RuntimeError, match="negative dimension"):
+        getattr(torch.nn, name)(*args, **kwargs)
+    with pytest.raises(ValueError, match=fragment):
+        getattr(jn, name)(*args, **kwargs)
+    with pytest.raises(ValueError, match=fragment):
+        getattr(jl, name)(*args, **kwargs)
+    # without parameters torch creates nothing and accepts the size; so does jaxnn
+    no_params = {"affine": False} if name == "GroupNorm" else {"elementwise_affine": False}
+    getattr(torch.nn, name)(*args, **no_params)
+    getattr(jn, name)(*args, **no_params)
+    getattr(jl, name)(*args, **no_params)
+
+
+def test_nnx_dropout_without_a_dropout_stream_builds_and_fails_only_when_drawing():
+    x = jnp.ones((4, 5))
+    d = jn.Dropout(0.1, rngs=nnx.Rngs(params=0))  # an inference-only port: no `dropout` stream
+    with pytest.raises(ValueError, match="neither a `dropout` nor a `default` stream.*nnx.Rngs"):
+        d(x)
+    d.eval()
+    np.testing.assert_array_equal(d(x), x)
+    for p in (0.0, 1.0):  # no draw needed in training either
+        np.testing.assert_array_equal(jn.Dropout(p, rngs=nnx.Rngs(params=0))(x),
+                                      torch.nn.functional.dropout(torch.ones(4, 5), p).numpy())
+    net = jn.Sequential(jn.Linear(5, 5, rngs=nnx.Rngs(params=0)), jn.Dropout(0.5, rngs=nnx.Rngs(params=0)))
+    net.eval()
+    assert net(x).shape == (4, 5)
+
+
+class _Sowing(nnx.Module):
+    def __init__(self):
+        self.linear = jn.Linear(3, 4, rngs=nnx.Rngs(0))
+        self.bn = jn.BatchNorm1d(4)
+        self.cache = nnx.Cache(jnp.zeros(2))
+        self.other = nnx.Variable(jnp.ones(2))
+        self.drop = jn.Dropout(0.5, rngs=nnx.Rngs(0))
+
+    def __call__(self, x):
+        h = self.linear(x)
+        self.sow(nnx.Intermediate, "hidden", h)
+        return self.drop(self.bn(h))
+
+
+class _TorchSowing(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 4)
+        self.bn = torch.nn.BatchNorm1d(4)
+        self.drop = torch.nn.Dropout(0.5)
+
+
+def test_nnx_state_dict_holds_only_parameters_and_persistent_buffers():
+    m = _Sowing()
+    with warnings.catch_warnings():  # flax deprecates sow() outside nnx.capture; it still stores the value
+        warnings.simplefilter("ignore", DeprecationWarning)
+        m(jnp.ones((2, 3)))
+    m.extra = nnx.Intermediate(jnp.ones(3))
+    assert any(isinstance(v, nnx.Intermediate) for _, v in nnx.iter_graph(m))
+    want = _TorchSowing().state_dict()
+    sd = jn.state_dict(m)
+    assert set(sd) == set(want)
+    assert jn.load_state_dict(m, want) == jn.LoadResult([], [])
+
+
+def test_linen_sequential_accepts_plain_callables_like_nnx_and_flax(rng):
+    x = jnp.asarray(rng.standard_normal((3, 2)).astype(np.float32))
+    lm = jl.Sequential([jl.Linear(2, 2), F.silu, jl.Linear(2, 3)])
+    variables = lm.init(jax.random.key(0), x)
+    m = jn.Sequential(jn.Linear(2, 2, rngs=nnx.Rngs(0)), F.silu, jn.Linear(2, 3, rngs=nnx.Rngs(1)))
+    assert sorted(jl.state_dict(variables)) == sorted(jn.state_dict(m)) == ["0.bias", "0.weight", "2.bias",
+                                                                          "2.weight"]
+    variables, result = jl.load_state_dict(variables, jn.state_dict(m))
+    assert result == jl.LoadResult([], [])
+    np.testing.assert_array_equal(lm.apply(variables, x), m(x))
+    flax_seq = nn.Sequential([nn.Dense(2), F.silu])  # flax's own Sequential takes callables too
+    flax_seq.init(jax.random.key(0), x)
+
+
+def test_nnx_training_flag_follows_eval_and_train_on_every_layer():
+    r = nnx.Rngs(0)
+    tnet = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.GELU(), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.1),
+                               torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Identity()]))
+    net = jn.Sequential(jn.Linear(2, 4, rngs=r), jn.GELU(), jn.BatchNorm1d(4), jn.Dropout(0.1, rngs=r),
+                        jn.ModuleList([jn.Linear(4, 4, rngs=r), jn.Identity()]), jn.GEGLU(4, 2, rngs=r),
+                        jn.Conv1d(1, 1, 1, rngs=r), jn.GroupNorm(1, 4), jn.LayerNorm(4), jn.PReLU(), jn.Flatten())
+    modules = [m for _, m in nnx.iter_modules(net)]
+    assert all(m.training for m in modules) and all(m.training for m in tnet.modules())
+    tnet.eval()
+    net.eval()
+    assert not any(m.training for m in tnet.modules())
+    assert [m.training for m in modules] == [False] * len(modules)
+    net.train()
+    assert all(m.training for m in modules)

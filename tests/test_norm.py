@@ -198,3 +198,90 @@ ERRORS = [
 def test_errors(call, exc, fragment):
     with pytest.raises(exc, match=fragment):
         call()
+
+
+# --- half-precision input with float32 weight/bias: torch's mixed-precision CPU kernels -------------
+
+_DT = {"float16": (np.float16, torch.float16), "bfloat16": (ml_dtypes.bfloat16, torch.bfloat16),
+       "float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
+
+
+def _check_rounded_once(got, ref, affine_scale, dtype):
+    """``got`` (``dtype``) is ``ref`` (float64) rounded once, to nearest; only where ``ref`` lies within
+    float32 error of a rounding midpoint may it be the other neighbour."""
+    from torch_ref import round_to
+
+    got = np.asarray(got).astype(np.float64)
+    bad = got != round_to(ref, dtype)
+    ulp = np.abs(np.asarray(np.nextafter(got.astype(dtype), np.array(np.inf, dtype)), np.float64) - got)
+    slack = 64 * np.finfo(np.float32).eps * affine_scale
+    assert (np.abs(got - ref)[bad] <= ulp[bad] / 2 + slack[bad]).all()
+    assert bad.mean() < 0.01
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", ["group_norm", "layer_norm"])
+def test_half_input_with_float32_params_like_torch(rng, dtype, op):
+    ndt, tdt = _DT[dtype]
+    x = (randn(rng, (4, 8, 6, 6)) * 2 + 3).astype(ndt)
+    pshape = (8,) if op == "group_norm" else (6, 6)
+    w, b = randn(rng, pshape), randn(rng, pshape)
+    xt = torch.tensor(x.astype(np.float32)).to(tdt)
+    if op == "group_norm":
+        want = TF.group_norm(xt, 2, torch.tensor(w), torch.tensor(b))
+        got = F.group_norm(jnp.asarray(x), 2, jnp.asarray(w), jnp.asarray(b))
+        xd = x.astype(np.float64).reshape(4, 2, -1)
+        y = ((xd - xd.mean(-1, keepdims=True)) / np.sqrt(xd.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
+        wb, bb = w[None, :, None, None], b[None, :, None, None]
+    else:
+        want = TF.layer_norm(xt, (6, 6), torch.tensor(w), torch.tensor(b))
+        got = F.layer_norm(jnp.asarray(x), (6, 6), jnp.asarray(w), jnp.asarray(b))
+        xd = x.astype(np.float64).reshape(4, 8, -1)
+        y = ((xd - xd.mean(-1, keepdims=True)) / np.sqrt(xd.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
+        wb, bb = w, b
+    assert want.dtype == tdt and got.dtype == jnp.dtype(ndt)  # the input's dtype, as torch
+    ref = y * wb + bb  # statistics and affine in float32 (here float64), one rounding
+    _check_rounded_once(got, ref, np.abs(y * wb) + np.abs(bb), ndt)
+    eps = float(jnp.finfo(ndt).eps)
+    np.testing.assert_allclose(as_f(got), as_f(to_numpy(want)), rtol=eps, atol=eps)
+    # without bias, and with a bias alone
+    for wt, bt in ((w, None), (None, b)):
+        args = [None if a is None else torch.tensor(a) for a in (wt, bt)]
+        jargs = [None if a is None else jnp.asarray(a) for a in (wt, bt)]
+        want = TF.group_norm(xt, 2, *args) if op == "group_norm" else TF.layer_norm(xt, (6, 6), *args)
+        got = F.group_norm(jnp.asarray(x), 2, *jargs) if op == "group_norm" else F.layer_norm(
+            jnp.asarray(x), (6, 6), *jargs)
+        assert got.dtype == jnp.dtype(ndt)
+        np.testing.assert_allclose(as_f(got), as_f(to_numpy(want)), rtol=eps, atol=eps)
+
+
+@pytest.mark.parametrize("op", ["group_norm", "layer_norm"])
+def test_norm_parameter_dtypes_torch_accepts_and_rejects(op):
+    # torch 2.13 CPU: weight and bias share one dtype, the input's or float32 for half input
+    names = list(_DT)
+    for xd in names:
+        for wd in names:
+            for bd in (wd, xd, None):
+                x = torch.ones(2, 4, 3, dtype=_DT[xd][1])
+                pshape = (4,) if op == "group_norm" else (3,)
+                w = torch.ones(pshape, dtype=_DT[wd][1])
+                bias = None if bd is None else torch.zeros(pshape, dtype=_DT[bd][1])
+                try:
+                    (TF.group_norm(x, 2, w, bias) if op == "group_norm" else TF.layer_norm(x, (3,), w, bias))
+                    accepted = True
+                except RuntimeError as e:
+                    assert "mixed dtype" in str(e)
+                    accepted = False
+                # float64 as numpy arrays: the dtype check needs no x64
+                jx = jnp.ones((2, 4, 3), _DT[xd][0]) if xd != "float64" else np.ones((2, 4, 3))
+                jw = np.ones(pshape, _DT[wd][0])
+                jb = None if bd is None else np.zeros(pshape, _DT[bd][0])
+                def call(jx=jx, jw=jw, jb=jb):
+                    return F.group_norm(jx, 2, jw, jb) if op == "group_norm" else F.layer_norm(jx, (3,), jw, jb)
+
+                if accepted:
+                    if "float64" not in (xd, wd, bd):
+                        assert call().dtype == jnp.dtype(_DT[xd][0])
+                else:
+                    with pytest.raises(TypeError, match="dtype"):
+                        call()

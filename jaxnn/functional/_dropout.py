@@ -38,8 +38,9 @@ def dropout(
         when ``training`` and ``0 < p < 1``.
 
     Returns:
-      An array like ``input``. Kept values are exactly ``input * (1 / (1 - p))`` with the factor
-      rounded to ``input``'s dtype first, as torch computes it; ``p = 1`` gives ``input * 0``.
+      An array like ``input``. Kept values are exactly torch's ``input * (1 / (1 - p))``: the factor
+      is computed in float32 (float64 for float64 input) and rounded to ``input``'s dtype, then
+      multiplied, as torch's CPU kernel does; ``p = 1`` gives ``input * 0``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -66,5 +67,14 @@ def dropout(
             "(modules draw it from their `dropout` stream)."
         )
     keep = jax.random.bernoulli(rng, 1.0 - p, jnp.shape(input))
-    scale = np.asarray(1.0, input.dtype) / np.asarray(1.0 - p, input.dtype)
-    return jnp.where(keep, input * scale, jnp.zeros((), input.dtype))
+    return jnp.where(keep, input * dropout_scale(p, input.dtype), jnp.zeros((), input.dtype))
+
+
+def dropout_scale(p: float, dtype: Any) -> np.ndarray:
+    """torch's CPU factor ``noise.div_(1 - p)``: ``1 / (1 - p)`` with ``1 - p`` (a double) rounded to
+    the op-math dtype (float32 for float16/bfloat16, else ``dtype``), divided there and rounded to
+    ``dtype``. The kept values are then ``input * factor``, rounded once more (the product of two
+    half-precision numbers is exact in float32, so ``input * factor`` in ``dtype`` is that rounding)."""
+    dtype = np.dtype(dtype)
+    opmath = np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+    return np.asarray(opmath.type(1.0) / opmath.type(1.0 - p), opmath).astype(dtype)

@@ -636,7 +636,10 @@ class ModuleList(nn.Module):
     modules: Sequence[nn.Module] | None = None
 
     def setup(self) -> None:
-        self._children = [m.clone(parent=self, name=str(i)) for i, m in enumerate(self.modules or ())]
+        # modules are named by their index; plain callables (``F.silu``) are kept as they are and
+        # keep their index, so the keys match jaxnn.nnx.Sequential's
+        self._children = [m.clone(parent=self, name=str(i)) if isinstance(m, nn.Module) else m
+                          for i, m in enumerate(self.modules or ())]
 
     def __getitem__(self, index: int) -> nn.Module:
         return self._children[index]
@@ -651,6 +654,9 @@ class ModuleList(nn.Module):
 class Sequential(ModuleList):
     """``torch.nn.Sequential`` for flax.linen: calls its children in order; keys ``net.0.weight``
     as torch's.
+
+    Children may also be plain callables, ``Sequential([Linear(2, 2), F.silu])``, as in flax's
+    ``nn.Sequential`` and :class:`jaxnn.nnx.Sequential`; they hold no variables but keep their index.
 
     Differences from PyTorch: the children are one sequence, ``Sequential([a, b])`` (a linen
     module's constructor takes fields, so torch's ``Sequential(a, b)`` cannot be spelled).

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from .._checkpoint import CheckpointError, LoadResult, as_state_dict, plan_load, save_file
+from .._checkpoint import CheckpointError, LoadResult, as_state_dict, optional_counters, plan_load, save_file
 
 __all__ = ["CheckpointError", "LoadResult", "STATE_DICT_COLLECTIONS", "load_state_dict", "save_state_dict",
            "state_dict"]
@@ -40,6 +40,14 @@ def _flat(variables: Mapping[str, Any]) -> dict[str, tuple[str, tuple[str, ...],
         for path, value in flatten_dict(unfreeze(dict(variables.get(col, {})))).items():
             out[".".join(map(str, path))] = (col, path, value)
     return out
+
+
+def _norm_prefixes(flat: Mapping[str, tuple[str, tuple[str, ...], Any]]) -> list[str]:
+    """The BatchNorm layers with running statistics: ``batch_stats`` holding ``running_mean``,
+    ``running_var`` and ``num_batches_tracked`` side by side (linen variables carry no module type)."""
+    stats = {path for col, path, _ in flat.values() if col == "batch_stats"}
+    return [".".join(path[:-1]) for path in stats if path[-1] == "num_batches_tracked"
+            and path[:-1] + ("running_mean",) in stats and path[:-1] + ("running_var",) in stats]
 
 
 def state_dict(variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +79,8 @@ def load_state_dict(
       state_dict: mapping of dotted keys to arrays or torch tensors, or a checkpoint path
         (``.safetensors`` without torch, ``.pt``/``.bin`` with it).
       strict: report missing/unexpected keys as errors (all at once; nothing returned then).
-        With False, missing entries keep the values in ``variables``.
+        With False, missing entries keep the values in ``variables``. As in torch, a BatchNorm's
+        ``num_batches_tracked`` may be absent (it keeps its value in ``variables``).
       dtype: cast floating values to this dtype (default: each variable's dtype).
 
     Returns:
@@ -84,7 +93,8 @@ def load_state_dict(
     given = as_state_dict(state_dict)
     flat = _flat(variables)
     expected = {k: (tuple(v.shape), v.dtype) for k, (_, _, v) in flat.items()}
-    values, result = plan_load(expected, given, strict=strict, dtype=dtype)
+    values, result = plan_load(expected, given, strict=strict, dtype=dtype,
+                               optional=optional_counters(_norm_prefixes(flat), state_dict))
     trees: dict[str, dict[tuple[str, ...], Any]] = {}
     for key, (col, path, value) in flat.items():
         trees.setdefault(col, {})[path] = jnp.asarray(values[key]) if key in values else value

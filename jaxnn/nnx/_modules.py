@@ -52,10 +52,17 @@ class _Layer(nnx.Module):
                     raise TypeError(f"{type(self).__name__} needs `rngs` to initialise `{name}`.")
                 key = rngs.params()
             setattr(self, name, _KINDS[var.kind](var.init(key, var.shape, var.dtype or layer.dtype)))
-        if layer.mode_attribute is not None:
-            setattr(self, layer.mode_attribute, False)  # torch's default: training mode
-        if layer.stochastic:
-            self.rngs = rngs["dropout"].fork() if rngs is not None else nnx.data(None)
+        # torch's default: training mode. Layers without a switch of their own keep flax's
+        # `deterministic` too, only so that `model.eval()` / `model.train()` reach `.training`.
+        setattr(self, layer.mode_attribute or "deterministic", False)
+        if layer.stochastic:  # the `dropout` stream (or the default one); checked when a draw is needed
+            stream = None
+            if rngs is not None:
+                try:
+                    stream = rngs["dropout"].fork()
+                except KeyError:  # e.g. nnx.Rngs(params=0): fine for inference-only ports
+                    stream = None
+            self.rngs = stream if stream is not None else nnx.data(None)
 
     def __getattr__(self, name: str) -> Any:
         layer = self.__dict__.get("_layer")
@@ -73,9 +80,9 @@ class _Layer(nnx.Module):
 
     @property
     def training(self) -> bool:
-        """torch's ``module.training`` for a layer with a train/eval switch."""
-        mode = self._layer.mode_attribute
-        return True if mode is None else not getattr(self, mode)
+        """torch's ``module.training``: True from construction and after ``model.train()``, False
+        after ``model.eval()`` (flax's switches, ``deterministic`` / ``use_running_average``)."""
+        return not getattr(self, self._layer.mode_attribute or "deterministic")
 
     def _forward(self, input: Any, **kwargs: Any) -> Any:
         layer = self._layer
@@ -88,8 +95,10 @@ class _Layer(nnx.Module):
         if layer.stochastic and training and layer.needs_rng(training):  # type: ignore[attr-defined]
             if self.rngs is None:
                 raise ValueError(
-                    f"{type(self).__name__} in training mode draws from the `dropout` stream: build it with "
-                    "`rngs=nnx.Rngs(0)` (or `nnx.Rngs(dropout=...)`), or call `model.eval()`."
+                    f"{type(self).__name__} in training mode draws from the `dropout` stream, and it was built "
+                    "without one (no `rngs`, or an nnx.Rngs with neither a `dropout` nor a `default` stream): "
+                    "build it with `rngs=nnx.Rngs(0)` (or `nnx.Rngs(params=..., dropout=...)`), or call "
+                    "`model.eval()`."
                 )
             rng = self.rngs()
         out, updates = layer.apply(values, input, training=training, rng=rng, **kwargs)
@@ -414,6 +423,11 @@ class GEGLU(nnx.Module):
     def approximate(self) -> str:
         return self.act.approximate
 
+    @property
+    def training(self) -> bool:
+        """torch's ``module.training`` (follows ``model.train()`` / ``model.eval()``)."""
+        return self.proj.training
+
     def __call__(self, hidden_states: jax.Array) -> jax.Array:
         return F.geglu(self.proj(hidden_states), -1, self.approximate)
 
@@ -637,12 +651,22 @@ class Flatten(_Layer):
         return self._forward(input)
 
 
+def _children_training(children: Iterable[Any]) -> bool:
+    """A container's ``training``: False once ``model.eval()`` has switched its children."""
+    return all(getattr(m, "training", True) for m in children)
+
+
 class ModuleList(nnx.List):
     """``torch.nn.ModuleList(modules=None)``: children are addressed by index, so state_dict keys
     read ``blocks.0.weight`` exactly as torch's."""
 
     def __init__(self, modules: Iterable[Any] | None = None):
         super().__init__(modules)
+
+    @property
+    def training(self) -> bool:
+        """torch's ``module.training``: False after ``model.eval()``, True after ``model.train()``."""
+        return _children_training(self)
 
 
 class Sequential(nnx.List):
@@ -661,6 +685,11 @@ class Sequential(nnx.List):
                 "attributes of those names."
             )
         super().__init__(args)
+
+    @property
+    def training(self) -> bool:
+        """torch's ``module.training``: False after ``model.eval()``, True after ``model.train()``."""
+        return _children_training(self)
 
     def __call__(self, input: Any) -> Any:
         for m in self:

@@ -10,19 +10,22 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .._checkpoint import CheckpointError, LoadResult, as_state_dict, plan_load, save_file
-from ._modules import Buffer
+from .. import _layers as L
+from .._checkpoint import CheckpointError, LoadResult, as_state_dict, optional_counters, plan_load, save_file
+from ._modules import _Layer
 
 __all__ = ["CheckpointError", "LoadResult", "load_state_dict", "save_state_dict", "state_dict"]
 
 
 def _variables(module: nnx.Module) -> dict[str, nnx.Variable]:
-    """The state_dict's Variables under ``module`` by torch-style dotted path: parameters and
-    persistent buffers (RNG state and non-persistent :class:`~jaxnn.nnx.Buffer` excluded). List
-    children contribute their index, as torch's ModuleList/Sequential do."""
+    """The state_dict's Variables under ``module`` by torch-style dotted path: parameters
+    (``nnx.Param``) and persistent buffers (``nnx.BatchStat``), subclasses included. Everything else
+    stays out, as torch's state_dict holds only parameters and persistent buffers: RNG state,
+    non-persistent :class:`~jaxnn.nnx.Buffer`, ``nnx.Cache``, sown ``nnx.Intermediate`` values,
+    other variable types. List children contribute their index, as torch's ModuleList/Sequential do."""
     out: dict[str, nnx.Variable] = {}
     for path, node in nnx.iter_graph(module):
-        if isinstance(node, nnx.Variable) and not isinstance(node, (nnx.RngState, Buffer)):
+        if isinstance(node, (nnx.Param, nnx.BatchStat)):
             out[".".join(str(p) for p in path)] = node
     return out
 
@@ -57,7 +60,10 @@ def load_state_dict(
         or ``.pt`` / ``.bin`` file (``torch.load(weights_only=True)``). Parameters and persistent
         buffers (BatchNorm's running statistics) are loaded alike.
       strict: if True, any missing or unexpected key is an error (all of them reported at once).
-        With False they are returned. Shape mismatches are always errors.
+        With False they are returned. Shape mismatches are always errors. As in torch, a
+        BatchNorm's ``num_batches_tracked`` may be absent (older checkpoints; torch's check
+        applies only to its own state_dicts whose ``_metadata`` says version 2): the counter
+        then keeps its value.
       dtype: cast every floating value to this dtype (default: keep each variable's dtype;
         integer buffers such as ``num_batches_tracked`` always keep theirs).
 
@@ -71,7 +77,10 @@ def load_state_dict(
     given = as_state_dict(state_dict)
     variables = _variables(module)
     expected = {k: (tuple(v[...].shape), v[...].dtype) for k, v in variables.items()}
-    values, result = plan_load(expected, given, strict=strict, dtype=dtype)
+    norms = [".".join(str(p) for p in path) for path, node in nnx.iter_graph(module)
+             if isinstance(node, _Layer) and isinstance(node._layer, L.BatchNorm) and node._layer.track_running_stats]
+    values, result = plan_load(expected, given, strict=strict, dtype=dtype,
+                               optional=optional_counters(norms, state_dict))
     for key, arr in values.items():
         variables[key].set_value(jnp.asarray(arr))
     return result
