@@ -1,6 +1,7 @@
 """Strict JAX for the whole suite, 8 simulated CPU devices for the sharding tests, seeded RNGs."""
 
 import os
+import warnings
 
 # Must happen before JAX initialises its backends (the sharding tests need 8 CPU devices). Flags
 # already set (`make test-isa` sets --xla_cpu_max_isa) are kept.
@@ -23,6 +24,29 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("jaxnn")
+
+
+_XLA_ISAS = {"SSE4_2", "AVX", "AVX2", "AVX512", "AVX512_VNNI", "AVX512_BF16", "AVX_VNNI", "AMX"}
+
+
+def pytest_configure(config) -> None:
+    """`make test-isa` must run at the levels it names: XLA only logs an unknown
+    --xla_cpu_max_isa, and torch silently keeps its best kernels for an unknown or unsupported
+    ATEN_CPU_CAPABILITY, so either would quietly test the native level instead."""
+    import torch
+
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_cpu_max_isa=") and flag.split("=", 1)[1].upper() not in _XLA_ISAS:
+            raise pytest.UsageError(f"unknown XLA CPU ISA in XLA_FLAGS: {flag} (known: {sorted(_XLA_ISAS)})")
+    wanted = os.environ.get("ATEN_CPU_CAPABILITY")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about an invalid value; we raise below
+        running = torch.backends.cpu.get_cpu_capability()
+    if wanted and running.lower() != wanted.lower():
+        raise pytest.UsageError(
+            f"ATEN_CPU_CAPABILITY={wanted} did not take effect: torch runs {running} "
+            "(unknown level, or the CPU lacks it)"
+        )
 
 
 def pytest_report_header(config) -> list[str]:
