@@ -85,12 +85,14 @@ def _sum_outer(ops: tuple, axis: int, steps: _Steps) -> tuple:
         n = ops[0].shape[axis]
         if n <= _CHUNK:
             return _next_level(tuple(jnp.expand_dims(r, axis) for r in _reduce(ops, step, axis)))
-        blocks = -(-n // _CHUNK)
-        if blocks * _CHUNK != n:
+        # a chunk of 8..16 terms that divides n needs no padding (n = 20: two chunks of 10)
+        chunk = next((k for k in range(_CHUNK, _CHUNK // 2 - 1, -1) if n % k == 0), _CHUNK)
+        blocks = -(-n // chunk)
+        if blocks * chunk != n:
             widths = [(0, 0)] * ops[0].ndim
-            widths[axis] = (0, blocks * _CHUNK - n)
+            widths[axis] = (0, blocks * chunk - n)
             ops = tuple(jnp.pad(o, widths) for o in ops)
-        shape = ops[0].shape[:axis] + (blocks, _CHUNK) + ops[0].shape[axis + 1 :]
+        shape = ops[0].shape[:axis] + (blocks, chunk) + ops[0].shape[axis + 1 :]
         ops = _next_level(_reduce(tuple(o.reshape(shape) for o in ops), step, axis + 1))
         step = steps[1]
 
@@ -155,26 +157,28 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     ``rsqrt`` is up to 1.6 ulp off). The result does not depend on ``c`` mathematically, so no
     gradient flows through it.
 
-    The per-group values are fixed with ``lax.optimization_barrier`` before the element-wise
-    passes read them: otherwise XLA may recompute ``c = total * (1/count)`` inside a fusion and
-    contract ``x - total * r`` into a fused multiply-add there while another fusion reads the
-    rounded ``c``, and the correction ``E[d]`` would then be for a different shift (on CPUs with
-    FMA that cost up to half an ulp of the mean, 5e-4 at mean 1e4; measured).
+    ``count`` passes through ``lax.optimization_barrier`` so that every division by it is a real,
+    correctly rounded division. XLA rewrites division by a constant as a product with the
+    rounded reciprocal; it then recomputed ``c = total * (1/count)`` inside one fusion and
+    contracted ``x - total * r`` into a fused multiply-add there, while another fusion read the
+    rounded ``c``, so the correction ``E[d]`` was for a different shift (on CPUs with FMA: up to
+    half an ulp of the mean, 5e-4 at mean 1e4; measured), and a constant row's mean missed the
+    row's value by an ulp.
     """
     if x.size == 0:
         return x
-    # A true division: XLA rewrites division by a constant as a product with its rounded
-    # reciprocal, and a constant row's mean would then miss the exact value by an ulp.
     n = x.shape[1] * x.shape[3] if layout == "strided" else x.shape[1]
     count = lax.optimization_barrier(jnp.asarray(n, x.dtype))
-    (total,) = _group_sums((x,), layout, _PLAIN)
-    c = lax.optimization_barrier(lax.stop_gradient(total / count))
+    if layout == "rows":
+        total = jnp.sum(x, 1, keepdims=True)  # XLA's own row sum is fastest here; only a shift
+    else:
+        (total,) = _group_sums((x,), layout, _PLAIN)
+    c = lax.optimization_barrier(lax.stop_gradient(total / count))  # once per group, not per element
     s1, s2 = _moments(x - c, layout)
     mean_d = s1 / count
     var = jnp.maximum(s2 / count - mean_d * mean_d, 0.0)
     rstd = 1.0 / jnp.sqrt(var + eps)
     hi, lo = _two_sum(c, mean_d)
-    hi, lo, rstd = lax.optimization_barrier((hi, lo, rstd))
     return ((x - hi) - lo) * rstd
 
 
