@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import platform  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -230,7 +231,7 @@ def bench_optim(quick: bool) -> str:
     reps = 20 if not quick else 3
     rows = []
 
-    def jax_step(tx, donate: bool) -> float:
+    def jax_runner(tx, donate: bool = True) -> Callable[[], None]:
         params = [jnp.asarray(p) for p in host]
         grads = [jnp.asarray(g) for g in grads_host]
         state = tx.init(params)
@@ -246,19 +247,25 @@ def bench_optim(quick: bool) -> str:
             box[0], box[1] = f(box[0], box[1], grads)
             jax.block_until_ready(box[0])
 
-        return median_ms(run, repeats=reps)
+        return run
 
-    def torch_step(**kw) -> float:
+    def torch_runner(cls=torch.optim.AdamW, **kw) -> Callable[[], None]:
         params = [torch.tensor(p, device=dev, requires_grad=True) for p in host]
         for p, g in zip(params, grads_host, strict=True):
             p.grad = torch.tensor(g, device=dev)
-        opt = torch.optim.AdamW(params, lr=1e-3, **kw)
+        opt = cls(params, **kw)
 
         def run():
             opt.step()
             _tsync()
 
-        return median_ms(run, repeats=reps)
+        return run
+
+    def jax_step(tx, donate: bool) -> float:
+        return median_ms(jax_runner(tx, donate), repeats=reps)
+
+    def torch_step(**kw) -> float:
+        return median_ms(torch_runner(torch.optim.AdamW, lr=1e-3, **kw), repeats=reps)
 
     results = {
         "jaxnn.optim.adamw (jit, donated)": jax_step(optim.adamw(1e-3), True),
@@ -278,8 +285,53 @@ def bench_optim(quick: bool) -> str:
     ref = results[ref_key]
     for name, ms in results.items():
         rows.append([name, ms, f"{ms / ref:.2f}" if ms == ms else "n/a"])
-    return table(f"AdamW step over {n / 1e6:.1f}M float32 parameters ({len(shapes)} tensors)",
-                 ["implementation", "median ms", f"ratio to {ref_key}"], rows)
+    adamw_text = table(f"AdamW step over {n / 1e6:.1f}M float32 parameters ({len(shapes)} tensors)",
+                       ["implementation", "median ms", f"ratio to {ref_key}"], rows)
+
+    # Other optimizers: jaxnn vs torch (fused where torch has a fused kernel for it on this device,
+    # else foreach) vs optax's nearest transform, round-robin per optimizer, all jitted with donation.
+    T = torch.optim
+    others = [  # label, jaxnn transform, torch class, torch kwargs, try fused first, optax transform
+        ("SGD (lr=1e-2, momentum=0.9)", optim.sgd(1e-2, momentum=0.9), T.SGD, dict(lr=1e-2, momentum=0.9),
+         True, optax.sgd(1e-2, momentum=0.9)),
+        ("RMSprop (defaults, lr=1e-2)", optim.rmsprop(1e-2), T.RMSprop, dict(lr=1e-2),
+         False, optax.rmsprop(1e-2, decay=0.99, eps=1e-8, eps_in_sqrt=False)),
+        ("Adagrad (defaults, lr=1e-2)", optim.adagrad(1e-2), T.Adagrad, dict(lr=1e-2),
+         True, optax.adagrad(1e-2, initial_accumulator_value=0.0, eps=1e-10)),
+        ("Adamax (defaults, lr=2e-3)", optim.adamax(2e-3), T.Adamax, dict(lr=2e-3),
+         False, optax.adamax(2e-3)),
+        ("NAdam (defaults, lr=2e-3)", optim.nadam(2e-3), T.NAdam, dict(lr=2e-3),
+         False, optax.nadam(2e-3)),
+        ("RAdam (defaults, lr=1e-3)", optim.radam(1e-3), T.RAdam, dict(lr=1e-3),
+         False, optax.radam(1e-3)),
+        ("Adadelta (defaults, lr=1.0)", optim.adadelta(1.0), T.Adadelta, dict(lr=1.0),
+         False, optax.adadelta(1.0, rho=0.9, eps=1e-6)),
+    ]
+    other_reps = 7 if not quick else 2
+    other_rows = []
+    for label, jtx, tcls, tkw, try_fused, otx in others:
+        truns, impl = None, "foreach"
+        if try_fused:
+            try:
+                truns = torch_runner(tcls, fused=True, **tkw)
+                truns()  # unsupported fused kernels raise here or in the constructor
+                impl = "fused"
+            except Exception:  # noqa: BLE001 - falls back to foreach, and the table says which
+                truns = None
+        if truns is None:
+            truns = torch_runner(tcls, foreach=True, **tkw)
+        fns = {"jaxnn": jax_runner(jtx), "torch": truns}
+        if otx is not None:
+            fns["optax"] = jax_runner(otx)
+        t = median_ms_interleaved(fns, repeats=other_reps)
+        tj, tt, to = t["jaxnn"], t["torch"], t.get("optax")
+        other_rows.append([label, tj, f"{tt:.3f} ({impl})", "n/a" if to is None else to, f"{tj / tt:.2f}",
+                           "n/a" if to is None else f"{tj / to:.2f}"])
+        del fns, truns
+    other_text = table(f"Other optimizers: one step over {n / 1e6:.1f}M float32 parameters ({len(shapes)} tensors)",
+                       ["optimizer", "jaxnn ms", "torch ms (which impl)", "optax ms", "jaxnn/torch", "jaxnn/optax"],
+                       other_rows)
+    return adamw_text + "\n" + other_text
 
 
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim}
