@@ -33,7 +33,7 @@ import math
 import warnings
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -296,7 +296,7 @@ def celu(input: jax.Array, alpha: float = 1.0, inplace: bool = False) -> jax.Arr
     return _apply(input, lambda x: _elu(x, alpha, 1.0, 1.0 / alpha))
 
 
-def gelu(input: jax.Array, *, approximate: str = "none") -> jax.Array:
+def gelu(input: jax.Array, *, approximate: Literal["none", "tanh"] = "none") -> jax.Array:
     r"""Gaussian error linear unit, EXACT by default as in torch.
 
     .. math::
@@ -542,7 +542,7 @@ def glu(input: jax.Array, dim: int = -1) -> jax.Array:
     return _glu(a.astype(compute), b.astype(compute), a.dtype).astype(a.dtype)
 
 
-def geglu(input: jax.Array, dim: int = -1, approximate: str = "none") -> jax.Array:
+def geglu(input: jax.Array, dim: int = -1, approximate: Literal["none", "tanh"] = "none") -> jax.Array:
     r"""GEGLU as diffusers writes it: ``h, gate = x.chunk(2, dim)``; ``h * gelu(gate)``.
 
     Exact gelu by default (the old Flax port of Stable Diffusion used the tanh form and drifted).

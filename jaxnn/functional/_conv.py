@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -379,11 +379,11 @@ def conv1d(
     weight: jax.Array,
     bias: jax.Array | None = None,
     stride: int | tuple[int] = 1,
-    padding: int | tuple[int] | str = 0,
+    padding: int | tuple[int] | Literal["valid", "same"] = 0,
     dilation: int | tuple[int] = 1,
     groups: int = 1,
     *,
-    padding_mode: str = "zeros",
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
     channels_last: bool = False,
     precision: Any = None,
 ) -> jax.Array:
@@ -395,11 +395,11 @@ def conv2d(
     weight: jax.Array,
     bias: jax.Array | None = None,
     stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
+    padding: int | tuple[int, int] | Literal["valid", "same"] = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     *,
-    padding_mode: str = "zeros",
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
     channels_last: bool = False,
     precision: Any = None,
 ) -> jax.Array:
@@ -411,11 +411,11 @@ def conv3d(
     weight: jax.Array,
     bias: jax.Array | None = None,
     stride: int | tuple[int, int, int] = 1,
-    padding: int | tuple[int, int, int] | str = 0,
+    padding: int | tuple[int, int, int] | Literal["valid", "same"] = 0,
     dilation: int | tuple[int, int, int] = 1,
     groups: int = 1,
     *,
-    padding_mode: str = "zeros",
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
     channels_last: bool = False,
     precision: Any = None,
 ) -> jax.Array:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -145,7 +145,10 @@ def pad_axes(
 
 
 def pad(
-    input: jax.Array, pad: Sequence[int], mode: str = "constant", value: float | None = None
+    input: jax.Array,
+    pad: Sequence[int],
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant",
+    value: float | None = None,
 ) -> jax.Array:
     r"""Pad (or, with negative amounts, crop) the last dimensions of ``input``: ``F.pad``.
 

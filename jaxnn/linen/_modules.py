@@ -132,55 +132,88 @@ class _ConvTranspose(_Layer):
 
 
 class Conv1d(_Conv):
-    """``torch.nn.Conv1d`` for flax.linen (params ``weight``, ``bias`` in torch's layout)."""
-
     _n: ClassVar[int] = 1
 
 
 class Conv2d(_Conv):
-    """``torch.nn.Conv2d`` for flax.linen (params ``weight``, ``bias`` in torch's layout).
-
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from jaxnn.linen import Conv2d
-      >>> params = Conv2d(3, 8, 3, padding=1).init(jax.random.key(0), jnp.ones((1, 3, 8, 8)))
-      >>> params["params"]["weight"].shape
-      (8, 3, 3, 3)
-
-    Differences from PyTorch:
-      ``device`` must be None (JAX places arrays: use ``jax.default_device`` or ``jax.device_put``).
-    """
-
     _n: ClassVar[int] = 2
 
 
 class Conv3d(_Conv):
-    """``torch.nn.Conv3d`` for flax.linen (params ``weight``, ``bias`` in torch's layout)."""
-
     _n: ClassVar[int] = 3
 
 
 class ConvTranspose1d(_ConvTranspose):
-    """``torch.nn.ConvTranspose1d`` for flax.linen; weight ``(in, out / groups, k)``."""
-
     _n: ClassVar[int] = 1
 
 
 class ConvTranspose2d(_ConvTranspose):
-    """``torch.nn.ConvTranspose2d`` for flax.linen; weight ``(in, out / groups, kH, kW)``."""
-
     _n: ClassVar[int] = 2
 
 
 class ConvTranspose3d(_ConvTranspose):
-    """``torch.nn.ConvTranspose3d`` for flax.linen; weight ``(in, out / groups, kD, kH, kW)``."""
-
     _n: ClassVar[int] = 3
+
+
+_CONV_DOC = """``torch.nn.{name}`` for flax.linen: :func:`jaxnn.functional.{fn}`.
+
+    Args:
+      fields: :class:`jaxnn.nnx.{name}`'s arguments in the same order, ``device`` (None) and
+        ``dtype`` (the params') included; keyword-only ``channels_last``, ``compute_dtype``,
+        ``precision``. No ``rngs``: ``init`` takes the key.
+
+    Shape:
+      as :class:`jaxnn.nnx.{name}`'s: ``(N, C_in, *spatial)`` in, ``(N, C_out, *spatial_out)`` out.
+
+    Attributes:
+      params: ``weight`` {weight} and ``bias`` ``(out_channels,)`` (absent with ``bias=False``),
+        initialised as torch's ``reset_parameters`` (see :class:`jaxnn.nnx.{name}`).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxnn.linen import {name}
+      >>> conv = {name}(3, 8, 2{extra})
+      >>> x = jnp.ones((1, 3{size}))
+      >>> variables = conv.init(jax.random.key(0), x)
+      >>> variables["params"]["weight"].shape
+      {wshape}
+      >>> conv.apply(variables, x).shape
+      (1, 8{oshape})
+    """
+
+for _c in (Conv1d, Conv2d, Conv3d):
+    _c.__doc__ = _CONV_DOC.format(name=_c.__name__, fn=f"conv{_c._n}d", extra=", padding=1",
+                                  weight="``(out_channels, in_channels / groups, *kernel_size)``",
+                                  size=", 4" * _c._n, wshape="(8, 3" + ", 2" * _c._n + ")", oshape=", 5" * _c._n)
+for _c in (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d):
+    _c.__doc__ = _CONV_DOC.format(name=_c.__name__, fn=f"conv_transpose{_c._n}d", extra=", stride=2",
+                                  weight="``(in_channels, out_channels / groups, *kernel_size)``",
+                                  size=", 4" * _c._n, wshape="(3, 8" + ", 2" * _c._n + ")", oshape=", 8" * _c._n)
 
 
 class Linear(_Layer):
     """``torch.nn.Linear(in_features, out_features, bias=True, device=None, dtype=None)`` for
-    flax.linen: ``weight`` ``(out_features, in_features)``; keyword-only ``compute_dtype``."""
+    flax.linen: :func:`jaxnn.functional.linear`.
+
+    Args:
+      in_features, out_features, bias, device, dtype: fields, torch's arguments in torch's order;
+        keyword-only ``compute_dtype``. As :class:`jaxnn.nnx.Linear`'s, with the key going to ``init``.
+
+    Shape:
+      input ``(*, in_features)``, output ``(*, out_features)``.
+
+    Attributes:
+      params: ``weight`` ``(out_features, in_features)`` (flax's Dense kernel transposed) and ``bias``
+        ``(out_features,)``, both ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.ones((2, 3))
+      >>> variables = jl.Linear(3, 4).init(jax.random.key(0), x)
+      >>> jl.Linear(3, 4).apply(variables, x).shape
+      (2, 4)
+    """
 
     in_features: int
     out_features: int
@@ -200,7 +233,26 @@ class Linear(_Layer):
 
 class GroupNorm(_Layer):
     """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, device=None,
-    dtype=None, *, bias=True)`` for flax.linen; keyword-only ``channels_last``, ``compute_dtype``."""
+    dtype=None, *, bias=True)`` for flax.linen: :func:`jaxnn.functional.group_norm`.
+
+    Args:
+      fields: :class:`jaxnn.nnx.GroupNorm`'s arguments without ``rngs``: torch's, then keyword-only
+        ``bias``, ``channels_last``, ``compute_dtype``.
+
+    Shape:
+      input ``(N, C, *)`` (channels last with ``channels_last=True``); output the same shape.
+
+    Attributes:
+      params: ``weight`` ``(num_channels,)`` ones, ``bias`` zeros; absent with ``affine=False``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.arange(8.0).reshape(1, 4, 2)
+      >>> gn = jl.GroupNorm(2, 4)
+      >>> gn.apply(gn.init(jax.random.key(0), x), x).shape
+      (1, 4, 2)
+    """
 
     num_groups: int
     num_channels: int
@@ -224,7 +276,28 @@ class GroupNorm(_Layer):
 
 class LayerNorm(_Layer):
     """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-    device=None, dtype=None)`` for flax.linen; keyword-only ``compute_dtype``."""
+    device=None, dtype=None)`` for flax.linen: :func:`jaxnn.functional.layer_norm`.
+
+    Args:
+      fields: torch's arguments in torch's order, then keyword-only ``compute_dtype``.
+
+    Shape:
+      input ``(*, *normalized_shape)``; output the same shape.
+
+    Attributes:
+      params: ``weight`` ones and ``bias`` zeros of shape ``normalized_shape``; absent with
+        ``elementwise_affine=False`` (``bias`` also with ``bias=False``).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.array([[1.0, 3.0]])
+      >>> ln = jl.LayerNorm(2)
+      >>> ln.apply(ln.init(jax.random.key(0), x), x)
+      Array([[-0.99999..., 0.99999...]], dtype=float32)
+
+    Differences from Flax: flax's LayerNorm uses eps 1e-6 and calls the weight ``scale``.
+    """
 
     normalized_shape: int | Sequence[int]
     eps: float = 1e-5
@@ -272,7 +345,18 @@ _BN_DOC = """``torch.nn.BatchNorm{n}d`` for flax.linen: params ``weight``, ``bia
     Training mode (torch's default; ``use_running_average=False`` or unset) normalises with the
     batch statistics and updates the running ones: call ``apply(..., mutable=["batch_stats"])``.
     ``use_running_average=True`` (field or call argument, as in flax's BatchNorm) is eval mode.
-    ``num_batches_tracked`` is int32 unless ``jax_enable_x64`` is on (torch: int64).
+
+    Args:
+      fields: torch's arguments in torch's order (as :class:`jaxnn.nnx.BatchNorm{n}d`'s), then
+        keyword-only ``bias`` and ``use_running_average`` (None: training mode).
+
+    Shape:
+      input {shape}; output the same shape.
+
+    Attributes:
+      params: ``weight`` ones, ``bias`` zeros, ``(num_features,)``; absent with ``affine=False``.
+      batch_stats: ``running_mean`` zeros, ``running_var`` ones, ``num_batches_tracked`` 0;
+        absent with ``track_running_stats=False``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -284,6 +368,10 @@ _BN_DOC = """``torch.nn.BatchNorm{n}d`` for flax.linen: params ``weight``, ``bia
       >>> int(updates["batch_stats"]["num_batches_tracked"])
       1
       >>> y_eval = bn.apply(variables, x, use_running_average=True)
+
+    Differences from PyTorch:
+      ``num_batches_tracked`` is int32 unless ``jax_enable_x64`` is on (torch: int64).
+      ``init`` leaves ``batch_stats`` at their initial values (as flax's BatchNorm).
     """
 
 
@@ -299,8 +387,10 @@ class BatchNorm3d(_BatchNorm):
     _n: ClassVar[int] = 3
 
 
-for _c, _ex in ((BatchNorm1d, "2, 3"), (BatchNorm2d, "2, 3, 1, 1"), (BatchNorm3d, "2, 3, 1, 1, 1")):
-    _c.__doc__ = _BN_DOC.format(n=_c._n, example=_ex)
+for _c, _shape, _ex in ((BatchNorm1d, "``(N, C)`` or ``(N, C, L)``", "2, 3"),
+                        (BatchNorm2d, "``(N, C, H, W)``", "2, 3, 1, 1"),
+                        (BatchNorm3d, "``(N, C, D, H, W)``", "2, 3, 1, 1, 1")):
+    _c.__doc__ = _BN_DOC.format(n=_c._n, shape=_shape, example=_ex)
 
 
 class Dropout(_Layer):
@@ -310,12 +400,23 @@ class Dropout(_Layer):
     ``make_rng("dropout")``: ``apply(..., rngs={"dropout": key})``. ``deterministic=True`` (field
     or call argument, as in flax's Dropout) is the identity.
 
+    Args:
+      p: probability of zeroing an element, in ``[0, 1]``; the rest are scaled by ``1 / (1 - p)``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      deterministic: keyword-only; True is eval mode (None: training mode).
+
+    Shape:
+      any; the same shape out. No variables.
+
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> import jaxnn.linen as jl
       >>> y = jl.Dropout(0.5).apply({}, jnp.ones(4), rngs={"dropout": jax.random.key(0)})
       >>> jl.Dropout(0.5).apply({}, jnp.ones(2), deterministic=True)
       Array([1., 1.], dtype=float32)
+
+    Differences from PyTorch: masks come from the ``dropout`` key, not torch's generator (as
+    :class:`jaxnn.nnx.Dropout`).
     """
 
     p: float = 0.5
@@ -331,8 +432,26 @@ class Dropout(_Layer):
 
 
 class GEGLU(nn.Module):
-    """diffusers' ``GEGLU(dim_in, dim_out, bias=True)``: a ``proj`` Linear to ``2 * dim_out``, then
-    ``h * gelu(gate)``. Keyword-only: ``approximate``, ``dtype`` (the parameters'), ``compute_dtype``.
+    """diffusers' ``GEGLU(dim_in, dim_out, bias=True)`` for flax.linen: a ``proj`` Linear to
+    ``2 * dim_out``, then ``h * gelu(gate)``.
+
+    Args:
+      dim_in, dim_out, bias: diffusers'; keyword-only ``approximate`` (``'none'`` or ``'tanh'``),
+        ``dtype`` (the params'), ``compute_dtype``, as :class:`jaxnn.nnx.GEGLU`'s.
+
+    Shape:
+      input ``(*, dim_in)``; output ``(*, dim_out)``.
+
+    Attributes:
+      params: ``proj`` with ``weight`` ``(2 * dim_out, dim_in)`` and ``bias`` ``(2 * dim_out,)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.ones((2, 4))
+      >>> geglu = jl.GEGLU(4, 3)
+      >>> geglu.apply(geglu.init(jax.random.key(0), x), x).shape
+      (2, 3)
 
     Differences from diffusers: the call takes ``hidden_states`` only (diffusers' deprecated,
     ignored ``scale`` argument is not accepted).
@@ -359,11 +478,30 @@ class GEGLU(nn.Module):
 
 
 class PReLU(_Layer):
-    """``torch.nn.PReLU(num_parameters=1, init=0.25, device=None, dtype=None)`` with its learnable
-    ``weight``.
+    """``torch.nn.PReLU(num_parameters=1, init=0.25, device=None, dtype=None)`` for flax.linen:
+    :func:`jaxnn.functional.prelu` with a learnable ``weight``.
+
+    Args:
+      num_parameters: 1 or the number of channels (dim 1 of the input).
+      init_value: torch's ``init``, the slopes' initial value.
+      device, dtype: torch's (``device`` must be None; ``dtype`` is the weight's).
+
+    Shape:
+      input ``(N, C, *)``, or any shape with one slope; output the same shape.
+
+    Attributes:
+      params: ``weight`` ``(num_parameters,)`` filled with ``init_value``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.array([-2.0, 3.0])
+      >>> prelu = jl.PReLU(init_value=0.1)
+      >>> prelu.apply(prelu.init(jax.random.key(0), x), x)
+      Array([-0.2,  3. ], dtype=float32)
 
     Differences from PyTorch: torch's ``init`` argument is called ``init_value`` here, because
-    ``init`` is the name of linen's initialisation method. ``device`` must be None.
+    ``init`` is the name of linen's initialisation method.
     """
 
     num_parameters: int = 1
@@ -395,21 +533,47 @@ class _Activation(_Layer):
 
 
 class ReLU(_Activation):
-    """``torch.nn.ReLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu`."""
+    """``torch.nn.ReLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.ReLU().apply({}, jnp.array([-1.0, 2.0]))
+      Array([0., 2.], dtype=float32)
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "relu"
 
 
 class ReLU6(_Activation):
-    """``torch.nn.ReLU6(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu6`."""
+    """``torch.nn.ReLU6(inplace=False)`` for flax.linen: :func:`jaxnn.functional.relu6`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "relu6"
 
 
 class LeakyReLU(_Activation):
-    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)`` for flax.linen."""
+    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)`` for flax.linen:
+    :func:`jaxnn.functional.leaky_relu`; no variables.
+
+    Args:
+      negative_slope: the slope for ``x < 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     negative_slope: float = 0.01
     inplace: bool = False
@@ -418,7 +582,14 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
-    """``torch.nn.ELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.elu`."""
+    """``torch.nn.ELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.elu`; no variables.
+
+    Args:
+      alpha: ``alpha * (exp(x) - 1)`` for ``x <= 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     alpha: float = 1.0
     inplace: bool = False
@@ -427,14 +598,27 @@ class ELU(_Activation):
 
 
 class SELU(_Activation):
-    """``torch.nn.SELU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.selu`."""
+    """``torch.nn.SELU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.selu`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "selu"
 
 
 class CELU(_Activation):
-    """``torch.nn.CELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.celu`."""
+    """``torch.nn.CELU(alpha=1.0, inplace=False)`` for flax.linen: :func:`jaxnn.functional.celu`; no variables.
+
+    Args:
+      alpha: ``alpha * (exp(x / alpha) - 1)`` for ``x <= 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     alpha: float = 1.0
     inplace: bool = False
@@ -443,7 +627,21 @@ class CELU(_Activation):
 
 
 class GELU(_Activation):
-    """``torch.nn.GELU(approximate='none')`` for flax.linen: :func:`jaxnn.functional.gelu`."""
+    """``torch.nn.GELU(approximate='none')`` for flax.linen: :func:`jaxnn.functional.gelu`; no variables.
+
+    Args:
+      approximate: ``'none'`` (exact, with erf; the default) or ``'tanh'``.
+
+    Shape: any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.GELU().apply({}, jnp.array([0.0, 1.0]))
+      Array([0.     , 0.841344...], dtype=float32)
+
+    Differences from Flax: ``flax.linen.gelu`` defaults to the tanh approximation.
+    """
 
     approximate: L.Approximate = "none"
     _op: ClassVar[str] = "gelu"
@@ -451,35 +649,60 @@ class GELU(_Activation):
 
 
 class SiLU(_Activation):
-    """``torch.nn.SiLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.silu`."""
+    """``torch.nn.SiLU(inplace=False)`` for flax.linen: :func:`jaxnn.functional.silu`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "silu"
 
 
 class Mish(_Activation):
-    """``torch.nn.Mish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.mish`."""
+    """``torch.nn.Mish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.mish`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "mish"
 
 
 class Sigmoid(_Activation):
-    """``torch.nn.Sigmoid()`` for flax.linen: :func:`jaxnn.functional.sigmoid`."""
+    """``torch.nn.Sigmoid()`` for flax.linen: :func:`jaxnn.functional.sigmoid`; no variables.
+
+    Shape: any; the same shape out.
+    """
 
     _op: ClassVar[str] = "sigmoid"
 
 
 class Tanh(_Activation):
-    """``torch.nn.Tanh()`` for flax.linen: :func:`jaxnn.functional.tanh`."""
+    """``torch.nn.Tanh()`` for flax.linen: :func:`jaxnn.functional.tanh`; no variables.
+
+    Shape: any; the same shape out.
+    """
 
     _op: ClassVar[str] = "tanh"
 
 
 class Hardtanh(_Activation):
     """``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0, inplace=False, min_value=None,
-    max_value=None)`` for flax.linen; ``min_value``/``max_value`` are torch's deprecated spellings
-    (FutureWarning); ``max_val`` must be greater than ``min_val``."""
+    max_value=None)`` for flax.linen: :func:`jaxnn.functional.hardtanh`; no variables.
+
+    Args:
+      min_val, max_val: the bounds; ``max_val`` must be greater than ``min_val``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      min_value, max_value: torch's deprecated spellings of the bounds (FutureWarning).
+
+    Shape: any; the same shape out.
+    """
 
     min_val: float = -1.0
     max_val: float = 1.0
@@ -497,21 +720,39 @@ class Hardtanh(_Activation):
 
 
 class Hardsigmoid(_Activation):
-    """``torch.nn.Hardsigmoid(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardsigmoid`."""
+    """``torch.nn.Hardsigmoid(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardsigmoid`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "hardsigmoid"
 
 
 class Hardswish(_Activation):
-    """``torch.nn.Hardswish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardswish`."""
+    """``torch.nn.Hardswish(inplace=False)`` for flax.linen: :func:`jaxnn.functional.hardswish`; no variables.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     inplace: bool = False
     _op: ClassVar[str] = "hardswish"
 
 
 class Softplus(_Activation):
-    """``torch.nn.Softplus(beta=1.0, threshold=20.0)`` for flax.linen: :func:`jaxnn.functional.softplus`."""
+    """``torch.nn.Softplus(beta=1.0, threshold=20.0)`` for flax.linen: :func:`jaxnn.functional.softplus`; no variables.
+
+    Args:
+      beta, threshold: ``log(1 + exp(beta * x)) / beta``, ``x`` where ``beta * x > threshold``.
+
+    Shape: any; the same shape out.
+    """
 
     beta: float = 1.0
     threshold: float = 20.0
@@ -520,25 +761,40 @@ class Softplus(_Activation):
 
 
 class Softsign(_Activation):
-    """``torch.nn.Softsign()`` for flax.linen: :func:`jaxnn.functional.softsign`."""
+    """``torch.nn.Softsign()`` for flax.linen: :func:`jaxnn.functional.softsign`; no variables.
+
+    Shape: any; the same shape out.
+    """
 
     _op: ClassVar[str] = "softsign"
 
 
 class LogSigmoid(_Activation):
-    """``torch.nn.LogSigmoid()`` for flax.linen: :func:`jaxnn.functional.logsigmoid`."""
+    """``torch.nn.LogSigmoid()`` for flax.linen: :func:`jaxnn.functional.logsigmoid`; no variables.
+
+    Shape: any; the same shape out.
+    """
 
     _op: ClassVar[str] = "logsigmoid"
 
 
 class Tanhshrink(_Activation):
-    """``torch.nn.Tanhshrink()`` for flax.linen: :func:`jaxnn.functional.tanhshrink`."""
+    """``torch.nn.Tanhshrink()`` for flax.linen: :func:`jaxnn.functional.tanhshrink`; no variables.
+
+    Shape: any; the same shape out.
+    """
 
     _op: ClassVar[str] = "tanhshrink"
 
 
 class Softshrink(_Activation):
-    """``torch.nn.Softshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.softshrink`."""
+    """``torch.nn.Softshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.softshrink`; no variables.
+
+    Args:
+      lambd: the half-width of the band sent to 0.
+
+    Shape: any; the same shape out.
+    """
 
     lambd: float = 0.5
     _op: ClassVar[str] = "softshrink"
@@ -546,7 +802,13 @@ class Softshrink(_Activation):
 
 
 class Hardshrink(_Activation):
-    """``torch.nn.Hardshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.hardshrink`."""
+    """``torch.nn.Hardshrink(lambd=0.5)`` for flax.linen: :func:`jaxnn.functional.hardshrink`; no variables.
+
+    Args:
+      lambd: the half-width of the band sent to 0.
+
+    Shape: any; the same shape out.
+    """
 
     lambd: float = 0.5
     _op: ClassVar[str] = "hardshrink"
@@ -554,7 +816,15 @@ class Hardshrink(_Activation):
 
 
 class Threshold(_Activation):
-    """``torch.nn.Threshold(threshold, value, inplace=False)`` for flax.linen."""
+    """``torch.nn.Threshold(threshold, value, inplace=False)`` for flax.linen:
+    :func:`jaxnn.functional.threshold`; no variables.
+
+    Args:
+      threshold, value: ``x`` where ``x > threshold``, else ``value``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     threshold: float
     value: float
@@ -564,7 +834,14 @@ class Threshold(_Activation):
 
 
 class GLU(_Activation):
-    """``torch.nn.GLU(dim=-1)`` for flax.linen: :func:`jaxnn.functional.glu`."""
+    """``torch.nn.GLU(dim=-1)`` for flax.linen: :func:`jaxnn.functional.glu`; no variables.
+
+    Args:
+      dim: the dim to split in halves (even size).
+
+    Shape:
+      input ``(*1, 2 * M, *2)``; output ``(*1, M, *2)``.
+    """
 
     dim: int = -1
     _op: ClassVar[str] = "glu"
@@ -572,7 +849,19 @@ class GLU(_Activation):
 
 
 class Softmax(_Activation):
-    """``torch.nn.Softmax(dim=None)`` for flax.linen (``dim=None`` warns, as torch)."""
+    """``torch.nn.Softmax(dim=None)`` for flax.linen: :func:`jaxnn.functional.softmax`; no variables.
+
+    Args:
+      dim: the dim to normalise (``None`` warns, as torch).
+
+    Shape: any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Softmax(dim=-1).apply({}, jnp.zeros((1, 2)))
+      Array([[0.5, 0.5]], dtype=float32)
+    """
 
     dim: int | None = None
     _op: ClassVar[str] = "softmax"
@@ -580,7 +869,13 @@ class Softmax(_Activation):
 
 
 class LogSoftmax(_Activation):
-    """``torch.nn.LogSoftmax(dim=None)`` for flax.linen: :func:`jaxnn.functional.log_softmax`."""
+    """``torch.nn.LogSoftmax(dim=None)`` for flax.linen: :func:`jaxnn.functional.log_softmax`; no variables.
+
+    Args:
+      dim: the dim to normalise (``None`` warns, as torch).
+
+    Shape: any; the same shape out.
+    """
 
     dim: int | None = None
     _op: ClassVar[str] = "log_softmax"
@@ -588,7 +883,15 @@ class LogSoftmax(_Activation):
 
 
 class Identity(_Layer):
-    """``torch.nn.Identity`` for flax.linen: returns its input.
+    """``torch.nn.Identity`` for flax.linen: returns its input. No fields, no variables.
+
+    Shape: any; the same array out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Identity().apply({}, jnp.ones(2))
+      Array([1., 1.], dtype=float32)
 
     Differences from PyTorch: torch's Identity accepts and ignores any constructor arguments; a
     linen module's constructor takes its fields only, and Identity has none.
@@ -602,7 +905,20 @@ class Identity(_Layer):
 
 
 class Flatten(_Layer):
-    """``torch.nn.Flatten(start_dim=1, end_dim=-1)`` for flax.linen (dims checked at the call)."""
+    """``torch.nn.Flatten(start_dim=1, end_dim=-1)`` for flax.linen; no variables.
+
+    Args:
+      start_dim, end_dim: fields; checked against the input at the call, as torch does.
+
+    Shape:
+      input ``(*1, S_start, ..., S_end, *2)``; output ``(*1, S_start * ... * S_end, *2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Flatten(0).apply({}, jnp.ones((2, 3))).shape
+      (6,)
+    """
 
     start_dim: int = 1
     end_dim: int = -1
@@ -618,6 +934,9 @@ class ModuleList(nn.Module):
     """``torch.nn.ModuleList(modules=None)`` for flax.linen: its children are named ``0``, ``1``, ...,
     so their variables' keys read ``blocks.0.weight`` as torch's. Index it (``self.blocks[0](x)``)
     or iterate over it from the parent's methods.
+
+    Args:
+      modules: the children, as a sequence field (modules or plain callables), or None.
 
     Examples:
       >>> import jax, jax.numpy as jnp, flax.linen as nn
@@ -655,8 +974,24 @@ class Sequential(ModuleList):
     """``torch.nn.Sequential`` for flax.linen: calls its children in order; keys ``net.0.weight``
     as torch's.
 
-    Children may also be plain callables, ``Sequential([Linear(2, 2), F.silu])``, as in flax's
-    ``nn.Sequential`` and :class:`jaxnn.nnx.Sequential`; they hold no variables but keep their index.
+    Args:
+      modules: the children, one sequence field; modules or plain callables, ``Sequential([Linear(2, 2),
+        F.silu])``, as in flax's ``nn.Sequential`` and :class:`jaxnn.nnx.Sequential` (no variables,
+        but they keep their index).
+
+    Shape:
+      the first child's input; the last child's output.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.functional as F
+      >>> import jaxnn.linen as jl
+      >>> net = jl.Sequential([jl.Linear(3, 4), F.relu, jl.Linear(4, 1)])
+      >>> variables = net.init(jax.random.key(0), jnp.ones((2, 3)))
+      >>> sorted(jl.state_dict(variables))
+      ['0.bias', '0.weight', '2.bias', '2.weight']
+      >>> net.apply(variables, jnp.ones((2, 3))).shape
+      (2, 1)
 
     Differences from PyTorch: the children are one sequence, ``Sequential([a, b])`` (a linen
     module's constructor takes fields, so torch's ``Sequential(a, b)`` cannot be spelled).

@@ -5,7 +5,8 @@ configuration, named variables with kind and initialiser, apply). Constructors t
 arguments in torch's order, ``device`` and ``dtype`` included (``dtype`` is the parameters' dtype, as
 in torch; ``device`` must be None: JAX places arrays itself). jaxnn's own arguments come after
 them, keyword-only: ``rngs``, ``compute_dtype`` (flax's computation dtype), ``channels_last``,
-``precision``. Modules are called with torch's forward arguments (``input``, ...).
+``precision``. Modules are called with torch's forward arguments (``input``, ...). Layers without
+random initialisers take ``rngs`` too and ignore it, so that every layer can be built the same way.
 
 Variables: parameters are ``nnx.Param``; persistent buffers (``running_mean``, ...) are
 ``nnx.BatchStat``; non-persistent buffers are :class:`Buffer`. A fresh module is in training mode,
@@ -141,12 +142,29 @@ _CONV_DOC = """``torch.nn.Conv{n}d`` as a flax.nnx module.
 _CONV_T_DOC = """``torch.nn.ConvTranspose{n}d`` as a flax.nnx module.
 
     Calls :func:`jaxnn.functional.conv_transpose{n}d`; call with an optional ``output_size`` as
-    torch's ``forward(input, output_size)``. Arguments as :class:`Conv{n}d`'s, in torch's order
-    (``output_padding`` after ``padding``, ``groups`` before ``dilation``).
+    torch's ``forward(input, output_size)`` (it picks ``output_padding`` to reach that size).
+
+    Args:
+      in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+        dilation, padding_mode: torch's, in torch's order (``padding_mode`` must be ``'zeros'``).
+      device, dtype, channels_last, compute_dtype, precision, rngs: as :class:`Conv{n}d`'s.
+
+    Shape:
+      input ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``; output ``(N, C_out, *spatial_out)``,
+      ``(in - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1`` per dim.
 
     Attributes:
-      weight: ``nnx.Param`` ``(in_channels, out_channels / groups, *kernel_size)``.
-      bias: ``nnx.Param`` ``(out_channels,)`` or None.
+      weight: ``nnx.Param`` ``(in_channels, out_channels / groups, *kernel_size)``,
+        ``U(-sqrt(k), sqrt(k))`` with ``k = groups / (out_channels * prod(kernel_size))``.
+      bias: ``nnx.Param`` ``(out_channels,)`` from the same distribution, or None.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from jaxnn.nnx import ConvTranspose{n}d
+      >>> up = ConvTranspose{n}d(4, 2, 2, stride=2, rngs=nnx.Rngs(0))
+      >>> up(jnp.ones((1, 4{ins}))).shape
+      (1, 2{outs})
     """
 
 
@@ -237,7 +255,7 @@ class ConvTranspose3d(_ConvTranspose):
 for _c in (Conv1d, Conv2d, Conv3d):
     _c.__doc__ = _CONV_DOC.format(n=_c._n, wshape="(8, 4" + ", 3" * _c._n + ")")
 for _c in (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d):
-    _c.__doc__ = _CONV_T_DOC.format(n=_c._n)
+    _c.__doc__ = _CONV_T_DOC.format(n=_c._n, ins=", 3" * _c._n, outs=", 6" * _c._n)
 
 
 class Linear(_Layer):
@@ -274,12 +292,29 @@ class GroupNorm(_Layer):
     """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, device=None,
     dtype=None, *, bias=True)``: :func:`jaxnn.functional.group_norm`.
 
-    Channels at dim 1 (or last with ``channels_last=True``). Keyword-only extras:
-    ``channels_last``, ``compute_dtype``, ``rngs`` (not needed: the initialisers are constants).
+    Normalises each of ``num_groups`` groups of channels over its channels and spatial dims.
+
+    Args:
+      num_groups, num_channels, eps, affine, device, dtype: torch's, in torch's order
+        (``num_channels`` must be divisible by ``num_groups``).
+      bias: keyword-only, as torch's; False drops the bias and keeps the weight.
+      channels_last: keyword-only; channels on the last dim instead of dim 1.
+      compute_dtype: keyword-only; flax's computation dtype.
+      rngs: keyword-only, not needed (the initialisers are constants).
+
+    Shape:
+      input ``(N, C, *)``; output the same shape.
 
     Attributes:
-      weight: ``(num_channels,)`` ones, or None (``affine=False``).
-      bias: ``(num_channels,)`` zeros, or None.
+      weight: ``nnx.Param`` ``(num_channels,)`` ones, or None (``affine=False``).
+      bias: ``nnx.Param`` ``(num_channels,)`` zeros, or None.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> gn = jn.GroupNorm(2, 4)
+      >>> gn(jnp.arange(8.0).reshape(1, 4, 2)).shape
+      (1, 4, 2)
 
     Differences from Flax: flax's GroupNorm uses eps 1e-6, ``scale`` and channels last.
     """
@@ -296,8 +331,30 @@ class GroupNorm(_Layer):
 
 class LayerNorm(_Layer):
     """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-    device=None, dtype=None)``: :func:`jaxnn.functional.layer_norm`. Keyword-only extras:
-    ``compute_dtype``, ``rngs`` (not needed)."""
+    device=None, dtype=None)``: :func:`jaxnn.functional.layer_norm`.
+
+    Normalises over the last ``len(normalized_shape)`` dims (biased variance).
+
+    Args:
+      normalized_shape, eps, elementwise_affine, bias, device, dtype: torch's, in torch's order.
+      compute_dtype: keyword-only; flax's computation dtype.
+      rngs: keyword-only, not needed (the initialisers are constants).
+
+    Shape:
+      input ``(*, *normalized_shape)``; output the same shape.
+
+    Attributes:
+      weight: ``nnx.Param`` of shape ``normalized_shape``, ones, or None (``elementwise_affine=False``).
+      bias: ``nnx.Param`` of shape ``normalized_shape``, zeros, or None.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.LayerNorm(2)(jnp.array([[1.0, 3.0]]))
+      Array([[-0.99999..., 0.99999...]], dtype=float32)
+
+    Differences from Flax: flax's LayerNorm uses eps 1e-6 and calls the weight ``scale``.
+    """
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None, dtype: Any = None, *,
@@ -331,13 +388,19 @@ _BN_DOC = """``torch.nn.BatchNorm{n}d(num_features, eps=1e-5, momentum=0.1, affi
     (``model.eval()``) it normalises with the running statistics. Without running statistics
     (``track_running_stats=False``) it always uses the batch's.
 
+    Args:
+      num_features, eps, momentum, affine, track_running_stats, device, dtype: torch's, in
+        torch's order.
+      bias: keyword-only; False drops the bias and keeps the weight.
+      rngs: keyword-only, not needed (the initialisers are constants).
+
     Shape:
       input {shape}; output the same.
 
     Attributes:
       weight, bias: ``nnx.Param`` ``(num_features,)`` ones / zeros, or None (``affine=False``).
       running_mean, running_var: ``nnx.BatchStat`` ``(num_features,)`` zeros / ones, or None.
-      num_batches_tracked: ``nnx.BatchStat`` scalar counter, or None.
+      num_batches_tracked: ``nnx.BatchStat`` scalar integer counter, 0, or None.
       use_running_average: flax's train/eval switch (False in training mode).
 
     Examples:
@@ -382,6 +445,14 @@ class Dropout(_Layer):
     ``rngs`` (falling back to its default stream); in eval mode (``model.eval()``) it is the
     identity and needs no ``rngs``.
 
+    Args:
+      p: probability of zeroing an element, in ``[0, 1]``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      rngs: keyword-only; draws the masks (its ``dropout`` stream, else its default one).
+
+    Shape:
+      any; the same shape out.
+
     Attributes:
       deterministic: flax's train/eval switch (False in training mode).
 
@@ -395,6 +466,10 @@ class Dropout(_Layer):
       >>> drop.eval()
       >>> drop(jnp.ones(2))
       Array([1., 1.], dtype=float32)
+
+    Differences from PyTorch:
+      the masks come from JAX keys, not torch's generator: the same distribution, but not the
+      positions torch would zero for any seed.
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
@@ -407,8 +482,29 @@ class Dropout(_Layer):
 class GEGLU(nnx.Module):
     """diffusers' ``GEGLU(dim_in, dim_out, bias=True)``: ``proj = Linear(dim_in, 2 * dim_out)``;
     ``h, gate = proj(hidden_states).chunk(2, -1)``; ``h * gelu(gate)`` (exact gelu unless
-    ``approximate``). Keyword-only extras: ``approximate``, ``dtype`` (the parameters'),
-    ``compute_dtype``, ``rngs``.
+    ``approximate``).
+
+    Args:
+      dim_in, dim_out, bias: diffusers'.
+      approximate: keyword-only; ``'none'`` (erf gelu) or ``'tanh'``.
+      dtype: keyword-only; the parameters' dtype.
+      compute_dtype: keyword-only; flax's computation dtype.
+      rngs: keyword-only; ``rngs.params()`` initialises ``proj``.
+
+    Shape:
+      input ``(*, dim_in)``; output ``(*, dim_out)``.
+
+    Attributes:
+      proj: a :class:`Linear` ``(dim_in, 2 * dim_out)``, so state_dict keys ``proj.weight``
+        ``(2 * dim_out, dim_in)`` and ``proj.bias`` as diffusers'.
+      act: the :class:`GELU`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> jn.GEGLU(4, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 4))).shape
+      (2, 3)
 
     Differences from diffusers: the call takes ``hidden_states`` only (diffusers' deprecated,
     ignored ``scale`` argument is not accepted).
@@ -420,7 +516,7 @@ class GEGLU(nnx.Module):
         self.proj = Linear(dim_in, 2 * dim_out, bias, dtype=dtype, compute_dtype=compute_dtype, rngs=rngs)
 
     @property
-    def approximate(self) -> str:
+    def approximate(self) -> L.Approximate:
         return self.act.approximate
 
     @property
@@ -434,8 +530,26 @@ class GEGLU(nnx.Module):
 
 class PReLU(_Layer):
     """``torch.nn.PReLU(num_parameters=1, init=0.25, device=None, dtype=None)``:
-    :func:`jaxnn.functional.prelu` with a learnable ``weight`` ``(num_parameters,)`` filled with
-    ``init``. ``device`` must be None."""
+    :func:`jaxnn.functional.prelu`, ``max(0, x) + weight * min(0, x)``.
+
+    Args:
+      num_parameters: 1 (one slope) or the number of channels (dim 1 of the input).
+      init: the slopes' initial value.
+      device, dtype: torch's (``device`` must be None; ``dtype`` is the weight's).
+      rngs: keyword-only, not needed (the initialiser is a constant).
+
+    Shape:
+      input ``(N, C, *)``, or any shape with one slope; output the same shape.
+
+    Attributes:
+      weight: ``nnx.Param`` ``(num_parameters,)`` filled with ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.PReLU()(jnp.array([-2.0, 3.0]))
+      Array([-0.5,  3. ], dtype=float32)
+    """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None, *,
                  rngs: nnx.Rngs | None = None):
@@ -458,77 +572,150 @@ class _Activation(_Layer):
 
 
 class ReLU(_Activation):
-    """``torch.nn.ReLU(inplace=False)``: :func:`jaxnn.functional.relu`."""
+    """``torch.nn.ReLU(inplace=False)``: :func:`jaxnn.functional.relu`, ``max(0, x)``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape:
+      any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.ReLU()(jnp.array([-1.0, 2.0]))
+      Array([0., 2.], dtype=float32)
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.relu, inplace)
 
 
 class ReLU6(_Activation):
-    """``torch.nn.ReLU6(inplace=False)``: :func:`jaxnn.functional.relu6`."""
+    """``torch.nn.ReLU6(inplace=False)``: :func:`jaxnn.functional.relu6`, ``min(max(0, x), 6)``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.relu6, inplace)
 
 
 class LeakyReLU(_Activation):
-    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``: :func:`jaxnn.functional.leaky_relu`."""
+    """``torch.nn.LeakyReLU(negative_slope=0.01, inplace=False)``: :func:`jaxnn.functional.leaky_relu`.
+
+    Args:
+      negative_slope: the slope for ``x < 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.leaky_relu, inplace, negative_slope=negative_slope)
 
 
 class ELU(_Activation):
-    """``torch.nn.ELU(alpha=1.0, inplace=False)``: :func:`jaxnn.functional.elu`."""
+    """``torch.nn.ELU(alpha=1.0, inplace=False)``: :func:`jaxnn.functional.elu`.
+
+    Args:
+      alpha: ``alpha * (exp(x) - 1)`` for ``x <= 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.elu, inplace, alpha=alpha)
 
 
 class SELU(_Activation):
-    """``torch.nn.SELU(inplace=False)``: :func:`jaxnn.functional.selu`."""
+    """``torch.nn.SELU(inplace=False)``: :func:`jaxnn.functional.selu` (torch's fixed alpha and scale).
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.selu, inplace)
 
 
 class CELU(_Activation):
-    """``torch.nn.CELU(alpha=1.0, inplace=False)``: :func:`jaxnn.functional.celu`."""
+    """``torch.nn.CELU(alpha=1.0, inplace=False)``: :func:`jaxnn.functional.celu`.
+
+    Args:
+      alpha: ``alpha * (exp(x / alpha) - 1)`` for ``x <= 0``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.celu, inplace, alpha=alpha)
 
 
 class GELU(_Activation):
-    """``torch.nn.GELU(approximate='none')``: :func:`jaxnn.functional.gelu` (exact by default)."""
+    """``torch.nn.GELU(approximate='none')``: :func:`jaxnn.functional.gelu`.
+
+    Args:
+      approximate: ``'none'`` (exact, with erf; the default) or ``'tanh'``.
+
+    Shape:
+      any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.GELU(approximate="tanh")(jnp.array([0.0, 1.0]))
+      Array([0.     , 0.841192], dtype=float32)
+
+    Differences from Flax: ``flax.nnx.gelu`` and ``jax.nn.gelu`` default to the tanh approximation.
+    """
 
     def __init__(self, approximate: L.Approximate = "none", *, rngs: nnx.Rngs | None = None):
         self._act(F.gelu, approximate=approximate)
 
 
 class SiLU(_Activation):
-    """``torch.nn.SiLU(inplace=False)``: :func:`jaxnn.functional.silu`."""
+    """``torch.nn.SiLU(inplace=False)``: :func:`jaxnn.functional.silu`, ``x * sigmoid(x)``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.silu, inplace)
 
 
 class Mish(_Activation):
-    """``torch.nn.Mish(inplace=False)``: :func:`jaxnn.functional.mish`."""
+    """``torch.nn.Mish(inplace=False)``: :func:`jaxnn.functional.mish`, ``x * tanh(softplus(x))``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.mish, inplace)
 
 
 class Sigmoid(_Activation):
-    """``torch.nn.Sigmoid()``: :func:`jaxnn.functional.sigmoid`."""
+    """``torch.nn.Sigmoid()``: :func:`jaxnn.functional.sigmoid`. Shape: any; the same shape out."""
 
     def __init__(self, *, rngs: nnx.Rngs | None = None):
         self._act(F.sigmoid)
 
 
 class Tanh(_Activation):
-    """``torch.nn.Tanh()``: :func:`jaxnn.functional.tanh`."""
+    """``torch.nn.Tanh()``: :func:`jaxnn.functional.tanh`. Shape: any; the same shape out."""
 
     def __init__(self, *, rngs: nnx.Rngs | None = None):
         self._act(F.tanh)
@@ -536,8 +723,22 @@ class Tanh(_Activation):
 
 class Hardtanh(_Activation):
     """``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0, inplace=False, min_value=None,
-    max_value=None)``: :func:`jaxnn.functional.hardtanh`. ``min_value``/``max_value`` are torch's
-    deprecated spellings (FutureWarning); ``max_val`` must be greater than ``min_val``."""
+    max_value=None)``: :func:`jaxnn.functional.hardtanh`, ``x`` clipped to ``[min_val, max_val]``.
+
+    Args:
+      min_val, max_val: the bounds; ``max_val`` must be greater than ``min_val``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      min_value, max_value: torch's deprecated spellings of the bounds (FutureWarning).
+
+    Shape:
+      any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Hardtanh(0.0, 2.0)(jnp.array([-1.0, 1.0, 3.0]))
+      Array([0., 1., 2.], dtype=float32)
+    """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
                  min_value: float | None = None, max_value: float | None = None, *,
@@ -547,91 +748,171 @@ class Hardtanh(_Activation):
 
 
 class Hardsigmoid(_Activation):
-    """``torch.nn.Hardsigmoid(inplace=False)``: :func:`jaxnn.functional.hardsigmoid`."""
+    """``torch.nn.Hardsigmoid(inplace=False)``: :func:`jaxnn.functional.hardsigmoid`, ``relu6(x + 3) / 6``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.hardsigmoid, inplace)
 
 
 class Hardswish(_Activation):
-    """``torch.nn.Hardswish(inplace=False)``: :func:`jaxnn.functional.hardswish`."""
+    """``torch.nn.Hardswish(inplace=False)``: :func:`jaxnn.functional.hardswish`, ``x * relu6(x + 3) / 6``.
+
+    Args:
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.hardswish, inplace)
 
 
 class Softplus(_Activation):
-    """``torch.nn.Softplus(beta=1.0, threshold=20.0)``: :func:`jaxnn.functional.softplus`."""
+    """``torch.nn.Softplus(beta=1.0, threshold=20.0)``: :func:`jaxnn.functional.softplus`.
+
+    Args:
+      beta: ``log(1 + exp(beta * x)) / beta``.
+      threshold: above it (for ``beta * x``) the output is ``x``, as torch's.
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, rngs: nnx.Rngs | None = None):
         self._act(F.softplus, beta=beta, threshold=threshold)
 
 
 class Softsign(_Activation):
-    """``torch.nn.Softsign()``: :func:`jaxnn.functional.softsign`."""
+    """``torch.nn.Softsign()``: :func:`jaxnn.functional.softsign`, ``x / (1 + |x|)``. Shape: any; the same shape out."""
 
     def __init__(self, *, rngs: nnx.Rngs | None = None):
         self._act(F.softsign)
 
 
 class LogSigmoid(_Activation):
-    """``torch.nn.LogSigmoid()``: :func:`jaxnn.functional.logsigmoid`."""
+    """``torch.nn.LogSigmoid()``: :func:`jaxnn.functional.logsigmoid`. Shape: any; the same shape out."""
 
     def __init__(self, *, rngs: nnx.Rngs | None = None):
         self._act(F.logsigmoid)
 
 
 class Tanhshrink(_Activation):
-    """``torch.nn.Tanhshrink()``: :func:`jaxnn.functional.tanhshrink`."""
+    """``torch.nn.Tanhshrink()``: :func:`jaxnn.functional.tanhshrink`, ``x - tanh(x)``.
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, *, rngs: nnx.Rngs | None = None):
         self._act(F.tanhshrink)
 
 
 class Softshrink(_Activation):
-    """``torch.nn.Softshrink(lambd=0.5)``: :func:`jaxnn.functional.softshrink`."""
+    """``torch.nn.Softshrink(lambd=0.5)``: :func:`jaxnn.functional.softshrink`.
+
+    Args:
+      lambd: ``x`` in ``[-lambd, lambd]`` goes to 0, the rest moves ``lambd`` towards 0.
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, lambd: float = 0.5, *, rngs: nnx.Rngs | None = None):
         self._act(F.softshrink, lambd=lambd)
 
 
 class Hardshrink(_Activation):
-    """``torch.nn.Hardshrink(lambd=0.5)``: :func:`jaxnn.functional.hardshrink`."""
+    """``torch.nn.Hardshrink(lambd=0.5)``: :func:`jaxnn.functional.hardshrink`.
+
+    Args:
+      lambd: ``x`` in ``[-lambd, lambd]`` goes to 0, the rest is kept.
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, lambd: float = 0.5, *, rngs: nnx.Rngs | None = None):
         self._act(F.hardshrink, lambd=lambd)
 
 
 class Threshold(_Activation):
-    """``torch.nn.Threshold(threshold, value, inplace=False)``: :func:`jaxnn.functional.threshold`."""
+    """``torch.nn.Threshold(threshold, value, inplace=False)``: :func:`jaxnn.functional.threshold`.
+
+    Args:
+      threshold, value: ``x`` where ``x > threshold``, else ``value``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, threshold: float, value: float, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._act(F.threshold, inplace, threshold=threshold, value=value)
 
 
 class GLU(_Activation):
-    """``torch.nn.GLU(dim=-1)``: :func:`jaxnn.functional.glu`."""
+    """``torch.nn.GLU(dim=-1)``: :func:`jaxnn.functional.glu`, ``a * sigmoid(b)`` for the halves of ``dim``.
+
+    Args:
+      dim: the dim to split in halves (its size must be even).
+
+    Shape:
+      input ``(*1, 2 * M, *2)``; output ``(*1, M, *2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.GLU()(jnp.ones((3, 4))).shape
+      (3, 2)
+    """
 
     def __init__(self, dim: int = -1, *, rngs: nnx.Rngs | None = None):
         self._act(F.glu, dim=dim)
 
 
 class Softmax(_Activation):
-    """``torch.nn.Softmax(dim=None)``: :func:`jaxnn.functional.softmax` (``dim=None`` warns, as torch)."""
+    """``torch.nn.Softmax(dim=None)``: :func:`jaxnn.functional.softmax`.
+
+    Args:
+      dim: the dim to normalise. ``None`` warns and picks torch's legacy dim (0 for 0-, 1- and
+        3-dimensional inputs, else 1), as torch.
+
+    Shape:
+      any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Softmax(dim=-1)(jnp.zeros((1, 4)))
+      Array([[0.25, 0.25, 0.25, 0.25]], dtype=float32)
+    """
 
     def __init__(self, dim: int | None = None, *, rngs: nnx.Rngs | None = None):
         self._act(F.softmax, dim=dim)
 
 
 class LogSoftmax(_Activation):
-    """``torch.nn.LogSoftmax(dim=None)``: :func:`jaxnn.functional.log_softmax`."""
+    """``torch.nn.LogSoftmax(dim=None)``: :func:`jaxnn.functional.log_softmax`.
+
+    Args:
+      dim: the dim to normalise (``None``: torch's legacy choice, with its warning).
+
+    Shape: any; the same shape out.
+    """
 
     def __init__(self, dim: int | None = None, *, rngs: nnx.Rngs | None = None):
         self._act(F.log_softmax, dim=dim)
 
 
 class Identity(_Layer):
-    """``torch.nn.Identity``: returns its input (any constructor arguments are ignored, as torch's)."""
+    """``torch.nn.Identity(*args, **kwargs)``: returns its input.
+
+    Args:
+      args, kwargs: accepted and ignored, as torch's.
+
+    Shape: any; the same array out.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any):
         self._build(L.Identity(), None)
@@ -641,8 +922,21 @@ class Identity(_Layer):
 
 
 class Flatten(_Layer):
-    """``torch.nn.Flatten(start_dim=1, end_dim=-1)``: the dims are checked against the input at the
-    call, as torch does (``Flatten(2, 1)`` fails on any input)."""
+    """``torch.nn.Flatten(start_dim=1, end_dim=-1)``: merges dims ``start_dim`` to ``end_dim``.
+
+    Args:
+      start_dim, end_dim: the first and last dims to merge (negative counts from the end). They are
+        checked against the input at the call, as torch does (``Flatten(2, 1)`` fails on any input).
+
+    Shape:
+      input ``(*1, S_start, ..., S_end, *2)``; output ``(*1, S_start * ... * S_end, *2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Flatten()(jnp.ones((2, 3, 4))).shape
+      (2, 12)
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         self._build(L.Flatten(start_dim, end_dim), None)
@@ -657,8 +951,19 @@ def _children_training(children: Iterable[Any]) -> bool:
 
 
 class ModuleList(nnx.List):
-    """``torch.nn.ModuleList(modules=None)``: children are addressed by index, so state_dict keys
-    read ``blocks.0.weight`` exactly as torch's."""
+    """``torch.nn.ModuleList(modules=None)``: children addressed by index, so state_dict keys
+    read ``blocks.0.weight`` exactly as torch's.
+
+    Args:
+      modules: the children (any iterable of modules), or None for an empty list.
+
+    Examples:
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> blocks = jn.ModuleList([jn.Linear(2, 2, rngs=nnx.Rngs(0)), jn.ReLU()])
+      >>> len(blocks), blocks[0].weight.shape
+      (2, (2, 2))
+    """
 
     def __init__(self, modules: Iterable[Any] | None = None):
         super().__init__(modules)
@@ -672,6 +977,22 @@ class ModuleList(nnx.List):
 class Sequential(nnx.List):
     """``torch.nn.Sequential(*args)``: calls its children in order; state_dict keys ``net.0.weight``
     as torch's (flax's nnx.Sequential nests them under ``layers``).
+
+    Args:
+      args: the children, modules or plain callables (``jaxnn.functional.relu``), in order.
+
+    Shape:
+      the first child's input; the last child's output.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> net = jn.Sequential(jn.Linear(3, 4, rngs=nnx.Rngs(0)), jn.ReLU(), jn.Linear(4, 1, rngs=nnx.Rngs(1)))
+      >>> net(jnp.ones((2, 3))).shape
+      (2, 1)
+      >>> sorted(jn.state_dict(net))
+      ['0.bias', '0.weight', '2.bias', '2.weight']
 
     Differences from PyTorch: children are indexed; torch's single-``OrderedDict`` form (named
     children) is not supported.
