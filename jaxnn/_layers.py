@@ -590,3 +590,108 @@ class BatchNorm(Layer):
         if training and mean is not None:
             updates["running_mean"], updates["running_var"] = new_mean, new_var
         return out, updates
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiheadAttention(Layer):
+    """``nn.MultiheadAttention``'s own parameters (``in_proj_weight``/``in_proj_bias``, or
+    ``q_proj_weight``/``k_proj_weight``/``v_proj_weight`` when ``kdim``/``vdim`` differ from
+    ``embed_dim``; ``bias_k``/``bias_v``) and the attention up to the output projection; the front
+    ends hold ``out_proj`` (a Linear, :class:`AttentionOutProj`) and apply it to the result."""
+
+    embed_dim: int
+    num_heads: int
+    dropout: float = 0.0
+    bias: bool = True
+    add_bias_kv: bool = False
+    add_zero_attn: bool = False
+    kdim: int | None = None
+    vdim: int | None = None
+    batch_first: bool = False
+    param_dtype: Any = None
+    mode_attribute: ClassVar[str | None] = "deterministic"
+    stochastic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if not is_int(self.embed_dim) or not is_int(self.num_heads) or self.embed_dim <= 0 or self.num_heads <= 0:
+            raise ValueError(
+                f"embed_dim and num_heads must be greater than 0, got embed_dim={self.embed_dim} and "
+                f"num_heads={self.num_heads} instead"
+            )
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"`embed_dim` (={self.embed_dim}) must be divisible by `num_heads` (={self.num_heads}).")
+        kdim = self.embed_dim if self.kdim is None else _count(self.kdim, "kdim", positive=True)
+        vdim = self.embed_dim if self.vdim is None else _count(self.vdim, "vdim", positive=True)
+        _set(self, kdim=kdim, vdim=vdim, dropout=check_dropout_p(self.dropout), bias=bool(self.bias),
+             param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    @property
+    def qkv_same_embed_dim(self) -> bool:
+        return self.kdim == self.embed_dim and self.vdim == self.embed_dim
+
+    def attributes(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "num_heads": self.num_heads, "dropout": self.dropout,
+                "kdim": self.kdim, "vdim": self.vdim, "batch_first": self.batch_first,
+                "head_dim": self.embed_dim // self.num_heads, "add_zero_attn": self.add_zero_attn,
+                "_qkv_same_embed_dim": self.qkv_same_embed_dim}
+
+    def variables(self) -> dict[str, Var | None]:
+        E = self.embed_dim
+
+        def xavier(fan_out: int, fan_in: int) -> Var:  # xavier_uniform_: U(+-sqrt(6 / (fan_in + fan_out)))
+            return Var((fan_out, fan_in), Uniform(math.sqrt(6.0 / (fan_in + fan_out))))
+
+        out: dict[str, Var | None] = {}
+        if self.qkv_same_embed_dim:
+            out["in_proj_weight"] = xavier(3 * E, E)
+        else:
+            out.update(q_proj_weight=xavier(E, E), k_proj_weight=xavier(E, self.kdim),  # type: ignore[arg-type]
+                       v_proj_weight=xavier(E, self.vdim))  # type: ignore[arg-type]
+        out["in_proj_bias"] = Var((3 * E,), ZEROS) if self.bias else None
+        # xavier_normal_ on (1, 1, E): fan_in = fan_out = E, std = sqrt(2 / (2E))
+        out["bias_k"] = Var((1, 1, E), Normal(1.0 / math.sqrt(E))) if self.add_bias_kv else None
+        out["bias_v"] = Var((1, 1, E), Normal(1.0 / math.sqrt(E))) if self.add_bias_kv else None
+        return out
+
+    def needs_rng(self, training: bool) -> bool:
+        return training and 0.0 < self.dropout < 1.0
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[Any, dict[str, jax.Array]]:
+        """``input`` is the query; ``kwargs``: ``key``, ``value`` and torch's forward arguments.
+        Returns ``((output before out_proj, weights or None), {})``."""
+        from .functional._attention import multi_head_attention
+
+        query, key, value = input, kwargs["key"], kwargs["value"]
+        if self.batch_first and query.ndim == 3:
+            query, key, value = (jnp.swapaxes(x, 0, 1) for x in (query, key, value))
+        E = self.embed_dim
+        if self.qkv_same_embed_dim:
+            w = v["in_proj_weight"]
+            wq, wk, wv = w[:E], w[E : 2 * E], w[2 * E :]
+        else:
+            wq, wk, wv = v["q_proj_weight"], v["k_proj_weight"], v["v_proj_weight"]
+        b = v["in_proj_bias"]
+        bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E : 2 * E], b[2 * E :])
+        out, weights = multi_head_attention(
+            query, key, value, self.num_heads, wq, wk, wv, bq, bk, bv, v["bias_k"], v["bias_v"], self.add_zero_attn,
+            self.dropout if training else 0.0, kwargs.get("key_padding_mask"), kwargs.get("need_weights", True),
+            kwargs.get("attn_mask"), kwargs.get("average_attn_weights", True), kwargs.get("is_causal", False), rng)
+        if self.batch_first and query.ndim == 3:
+            out = jnp.swapaxes(out, 0, 1)
+        return (out, weights), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionOutProj(Linear):
+    """``nn.MultiheadAttention.out_proj``: a Linear whose bias torch's ``_reset_parameters`` zeroes."""
+
+    def variables(self) -> dict[str, Var | None]:
+        out = super().variables()
+        if out["bias"] is not None:
+            out["bias"] = Var((self.out_features,), ZEROS)
+        return out

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import chex
@@ -35,6 +36,13 @@ def _r(*shape):
     return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
 
 
+def _quiet(fn, *args, **kwargs):
+    """Call a deprecated alias without its (torch's) deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kwargs)
+
+
 # Every public function: a call with sample arguments. The first argument is the one that is
 # batched by vmap and differentiated; the others are held fixed.
 SAMPLES = {
@@ -49,6 +57,12 @@ SAMPLES = {
     "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, None, 2, 1), [_r(2, 4, 5, 5), _r(4, 3, 4, 4)]),
     "conv_transpose3d": (lambda x, w: F.conv_transpose3d(x, w, None, 2), [_r(1, 2, 3, 3, 3), _r(2, 2, 2, 2, 2)]),
     "pad": (lambda x: F.pad(x, (1, 2, -1, 1), "circular"), [_r(2, 3, 5, 6)]),
+    "interpolate": (lambda x: F.interpolate(x, scale_factor=2.5, mode="bicubic"), [_r(2, 3, 5, 6)]),
+    "upsample": (lambda x: _quiet(F.upsample, x, size=(3, 4), mode="area"), [_r(2, 3, 5, 6)]),
+    "upsample_nearest": (lambda x: _quiet(F.upsample_nearest, x, scale_factor=0.37), [_r(2, 3, 9, 6)]),
+    "upsample_bilinear": (lambda x: _quiet(F.upsample_bilinear, x, size=(4, 9)), [_r(2, 3, 5, 6)]),
+    "pixel_shuffle": (lambda x: F.pixel_shuffle(x, 2), [_r(2, 8, 3, 5)]),
+    "pixel_unshuffle": (lambda x: F.pixel_unshuffle(x, 2), [_r(2, 3, 4, 6)]),
     "group_norm": (lambda x, w: F.group_norm(x, 2, w, w), [_r(2, 4, 6), _r(4)]),
     "layer_norm": (lambda x, w: F.layer_norm(x, 6, w, w), [_r(3, 6), _r(6)]),
     "linear": (lambda x, w: F.linear(x, w), [_r(3, 5), _r(4, 5)]),
@@ -61,6 +75,8 @@ SAMPLES = {
     "log_softmax": (lambda x: F.log_softmax(x, -1), [_r(3, 8)]),
     "threshold": (lambda x: F.threshold(x, 0.1, 2.0), [_r(3, 8)]),
     "hardtanh": (lambda x: F.hardtanh(x, -0.5, 0.5), [_r(3, 8)]),
+    "scaled_dot_product_attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                                     [_r(2, 4, 8), _r(2, 6, 8), _r(2, 6, 5)]),
 }
 ELEMENTWISE = ["celu", "elu", "gelu", "hardshrink", "hardsigmoid", "hardswish", "leaky_relu", "logsigmoid",
                "mish", "relu", "relu6", "selu", "sigmoid", "silu", "softplus", "softshrink", "softsign",
@@ -75,6 +91,8 @@ REDUCTION_SIZE = {
     "conv1d": 4 * 3, "conv2d": 2 * 9, "conv3d": 2 * 12, "conv_transpose1d": 3 * 3, "conv_transpose2d": 4 * 16,
     "conv_transpose3d": 2 * 8, "group_norm": 12, "layer_norm": 6, "linear": 5, "softmax": 8, "log_softmax": 8,
     "batch_norm": 20, "batch_norm_running_stats": 20,
+    "interpolate": 16, "upsample": 4, "upsample_bilinear": 4,
+    "scaled_dot_product_attention": 8 * 6,
 }
 
 

@@ -102,7 +102,10 @@ NOT_CALLABLE = {"ModuleList"}
 def _doc_signature(fn) -> inspect.Signature:
     """The documented signature on the first line of a torch builtin's docstring,
     e.g. ``conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor``."""
-    line = fn.__doc__.strip().splitlines()[0]
+    lines = fn.__doc__.strip().splitlines()
+    # the signature may wrap (scaled_dot_product_attention's does): read up to the line with "->"
+    end = next((i for i, text in enumerate(lines[:4]) if "->" in text), 0)
+    line = " ".join(text.strip() for text in lines[: end + 1])
     head = line.split("->")[0].strip()
     tree = ast.parse(f"def {head}: pass").body[0]
     assert isinstance(tree, ast.FunctionDef)

@@ -33,6 +33,7 @@ from ._activation import swish as swish
 from ._activation import tanh as tanh
 from ._activation import tanhshrink as tanhshrink
 from ._activation import threshold as threshold
+from ._attention import scaled_dot_product_attention as scaled_dot_product_attention
 from ._batchnorm import batch_norm as batch_norm
 from ._batchnorm import batch_norm_running_stats as batch_norm_running_stats
 from ._conv import conv1d as conv1d
@@ -42,6 +43,12 @@ from ._conv import conv_transpose1d as conv_transpose1d
 from ._conv import conv_transpose2d as conv_transpose2d
 from ._conv import conv_transpose3d as conv_transpose3d
 from ._dropout import dropout as dropout
+from ._interpolate import interpolate as interpolate
+from ._interpolate import pixel_shuffle as pixel_shuffle
+from ._interpolate import pixel_unshuffle as pixel_unshuffle
+from ._interpolate import upsample as upsample
+from ._interpolate import upsample_bilinear as upsample_bilinear
+from ._interpolate import upsample_nearest as upsample_nearest
 from ._norm import group_norm as group_norm
 from ._norm import layer_norm as layer_norm
 from ._norm import linear as linear
@@ -90,4 +97,11 @@ __all__ = [
     "tanh",
     "tanhshrink",
     "threshold",
+    "scaled_dot_product_attention",
+    "interpolate",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
 ]

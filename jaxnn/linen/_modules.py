@@ -1003,3 +1003,70 @@ class Sequential(ModuleList):
         for m in self:
             input = m(input)
         return input
+
+
+class _AttentionOutProj(_Layer):
+    """``MultiheadAttention.out_proj``: a Linear (``weight``, ``bias``) with torch's zero bias."""
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    dtype: Any = None
+
+    def _layer(self) -> L.Layer:
+        return L.AttentionOutProj(self.in_features, self.out_features, self.bias, self.dtype)
+
+    @nn.compact
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class MultiheadAttention(_Layer):
+    """``torch.nn.MultiheadAttention`` for flax.linen: params ``in_proj_weight``, ``in_proj_bias``
+    (or ``q_proj_weight``/``k_proj_weight``/``v_proj_weight``), ``bias_k``/``bias_v``, and
+    ``out_proj`` with ``weight``/``bias``, in torch's layouts and with torch's initialisation.
+
+    Fields are torch's arguments in torch's order (as :class:`jaxnn.nnx.MultiheadAttention`'s), then
+    keyword-only ``deterministic`` (flax's switch; None: training mode). Called with torch's forward
+    arguments; returns ``(output, weights or None)``. Dropout draws ``make_rng("dropout")``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> mha = jl.MultiheadAttention(8, 2)
+      >>> x = jnp.ones((5, 3, 8))  # (L, N, E)
+      >>> variables = mha.init(jax.random.key(0), x, x, x)
+      >>> out, weights = mha.apply(variables, x, x, x)
+      >>> out.shape, weights.shape
+      ((5, 3, 8), (3, 5, 5))
+    """
+
+    embed_dim: int
+    num_heads: int
+    dropout: float = 0.0
+    bias: bool = True
+    add_bias_kv: bool = False
+    add_zero_attn: bool = False
+    kdim: int | None = None
+    vdim: int | None = None
+    batch_first: bool = False
+    device: Any = None
+    dtype: Any = None
+    _: dataclasses.KW_ONLY
+    deterministic: bool | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.MultiheadAttention(self.embed_dim, self.num_heads, self.dropout, self.bias, self.add_bias_kv,
+                                    self.add_zero_attn, self.kdim, self.vdim, self.batch_first, self.dtype)
+
+    @nn.compact
+    def __call__(self, query: jax.Array, key: jax.Array, value: jax.Array,
+                 key_padding_mask: jax.Array | None = None, need_weights: bool = True,
+                 attn_mask: jax.Array | None = None, average_attn_weights: bool = True,
+                 is_causal: bool = False, *, deterministic: bool | None = None) -> tuple[jax.Array, jax.Array | None]:
+        out, weights = self._forward(query, mode=deterministic, key=key, value=value,
+                                     key_padding_mask=key_padding_mask, need_weights=need_weights,
+                                     attn_mask=attn_mask, average_attn_weights=average_attn_weights,
+                                     is_causal=is_causal)
+        out_proj = _AttentionOutProj(self.embed_dim, self.embed_dim, self.bias, self.dtype, name="out_proj")
+        return out_proj(out), weights

@@ -35,6 +35,7 @@ from ._modules import LogSigmoid as LogSigmoid
 from ._modules import LogSoftmax as LogSoftmax
 from ._modules import Mish as Mish
 from ._modules import ModuleList as ModuleList
+from ._modules import MultiheadAttention as MultiheadAttention
 from ._modules import PReLU as PReLU
 from ._modules import ReLU as ReLU
 from ._modules import ReLU6 as ReLU6

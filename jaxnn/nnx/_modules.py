@@ -1016,3 +1016,71 @@ class Sequential(nnx.List):
         for m in self:
             input = m(input)
         return input
+
+
+class MultiheadAttention(_Layer):
+    """``torch.nn.MultiheadAttention`` as a flax.nnx module.
+
+    Args:
+      embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim, batch_first:
+        torch's, in torch's order. ``device`` must be None; ``dtype``: the parameters' dtype.
+      rngs: keyword-only; ``rngs.params()`` initialises the parameters, the ``dropout`` stream
+        (if any) draws the attention dropout in training mode.
+
+    Shape:
+      query ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or unbatched ``(L, E)``; key
+      ``(S, N, kdim)``, value ``(S, N, vdim)``. Returns ``(output, weights)``: output like query;
+      weights ``(N, L, S)`` averaged over heads, ``(N, num_heads, L, S)`` with
+      ``average_attn_weights=False``, or None with ``need_weights=False``.
+
+    Attributes:
+      in_proj_weight: ``(3E, E)``, xavier uniform (or ``q_proj_weight`` ``(E, E)``,
+        ``k_proj_weight`` ``(E, kdim)``, ``v_proj_weight`` ``(E, vdim)`` when kdim/vdim differ).
+      in_proj_bias: ``(3E,)`` zeros, or None. bias_k, bias_v: ``(1, 1, E)`` xavier normal with
+        ``add_bias_kv``. out_proj: a :class:`Linear` ``(E, E)`` with a zero bias.
+
+    Masks are torch's: ``key_padding_mask`` ``(N, S)`` and ``attn_mask`` ``(L, S)`` or
+    ``(N * num_heads, L, S)``, boolean with True = masked out (the opposite of
+    :func:`jaxnn.functional.scaled_dot_product_attention`'s), or float, added to the scores.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> mha = jn.MultiheadAttention(8, 2, batch_first=True, rngs=nnx.Rngs(0))
+      >>> x = jnp.ones((3, 5, 8))
+      >>> out, weights = mha(x, x, x)
+      >>> out.shape, weights.shape
+      ((3, 5, 8), (3, 5, 5))
+
+    Differences from PyTorch: the dropout mask comes from the ``dropout`` stream. torch's eval-mode
+    fast path (``torch._native_multi_head_attention``) computes the same values to float rounding.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = False, device: Any = None, dtype: Any = None, *,
+                 rngs: nnx.Rngs):
+        layer = L.MultiheadAttention(embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim,
+                                     batch_first, dtype)
+        self._build(layer, rngs, device)
+        self.out_proj = _AttentionOutProj(L.AttentionOutProj(embed_dim, embed_dim, bias, dtype), rngs)
+
+    def __call__(self, query: jax.Array, key: jax.Array, value: jax.Array,
+                 key_padding_mask: jax.Array | None = None, need_weights: bool = True,
+                 attn_mask: jax.Array | None = None, average_attn_weights: bool = True,
+                 is_causal: bool = False) -> tuple[jax.Array, jax.Array | None]:
+        out, weights = self._forward(query, key=key, value=value, key_padding_mask=key_padding_mask,
+                                     need_weights=need_weights, attn_mask=attn_mask,
+                                     average_attn_weights=average_attn_weights, is_causal=is_causal)
+        return self.out_proj(out), weights
+
+
+class _AttentionOutProj(_Layer):
+    """``MultiheadAttention.out_proj``: a Linear (``weight``, ``bias``) with torch's zero bias."""
+
+    def __init__(self, layer: L.Layer, rngs: nnx.Rngs):
+        self._build(layer, rngs)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
