@@ -369,6 +369,24 @@ class GroupNorm(Layer):
         return F.group_norm(x, self.num_groups, w, b, self.eps, channels_last=self.channels_last), {}
 
 
+def _module_normalized_shape(normalized_shape: Any, affine: bool) -> tuple[int, ...]:
+    """LayerNorm/RMSNorm's ``normalized_shape`` as torch's constructors take it: an int or a tuple of
+    ints, with no negative size when there are parameters of that shape."""
+    shape = normalized_shape
+    if is_int(shape):
+        shape = (int(shape),)
+    elif isinstance(shape, Sequence) and all(is_int(s) for s in shape):
+        shape = tuple(int(s) for s in shape)
+    else:
+        raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {shape!r}.")
+    if affine and any(d < 0 for d in shape):  # torch: no negative parameter shape
+        raise ValueError(
+            f"`normalized_shape` must have non-negative sizes, got {normalized_shape!r} (the affine "
+            "parameters have shape `normalized_shape`)."
+        )
+    return shape
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerNorm(Layer):
     """``nn.LayerNorm``."""
@@ -381,18 +399,7 @@ class LayerNorm(Layer):
     compute_dtype: Any = None
 
     def __post_init__(self) -> None:
-        shape = self.normalized_shape
-        if is_int(shape):
-            shape = (int(shape),)
-        elif isinstance(shape, Sequence) and all(is_int(s) for s in shape):
-            shape = tuple(int(s) for s in shape)
-        else:
-            raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {shape!r}.")
-        if self.elementwise_affine and any(d < 0 for d in shape):  # torch: no negative parameter shape
-            raise ValueError(
-                f"`normalized_shape` must have non-negative sizes, got {self.normalized_shape!r} (the weight and "
-                "bias have shape `normalized_shape`)."
-            )
+        shape = _module_normalized_shape(self.normalized_shape, self.elementwise_affine)
         _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
 
     @property
@@ -695,3 +702,71 @@ class AttentionOutProj(Linear):
         if out["bias"] is not None:
             out["bias"] = Var((self.out_features,), ZEROS)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Upsample(Layer):
+    """``nn.Upsample`` (and ``UpsamplingNearest2d`` / ``UpsamplingBilinear2d``): ``F.interpolate``
+    with the stored configuration; torch's constructor stores ``scale_factor`` as a float (a
+    tuple: floats; falsy: None) and checks the rest at the call."""
+
+    size: Any = None
+    scale_factor: Any = None
+    mode: str = "nearest"
+    align_corners: bool | None = None
+    recompute_scale_factor: bool | None = None
+
+    def __post_init__(self) -> None:
+        s = self.scale_factor
+        _set(self, scale_factor=tuple(float(f) for f in s) if isinstance(s, tuple) else float(s) if s else None)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelShuffle(Layer):
+    """``nn.PixelShuffle`` (``unshuffle=False``) and ``nn.PixelUnshuffle``: the factor is checked
+    at the call, as torch does."""
+
+    factor: int
+    unshuffle: bool = False
+
+    def attributes(self) -> dict[str, Any]:
+        return {("downscale_factor" if self.unshuffle else "upscale_factor"): self.factor}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        fn = F.pixel_unshuffle if self.unshuffle else F.pixel_shuffle
+        return fn(input, self.factor), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RMSNorm(Layer):
+    """``nn.RMSNorm``: ``weight`` (ones, shape ``normalized_shape``) with ``elementwise_affine``."""
+
+    normalized_shape: Any
+    eps: float | None = None
+    elementwise_affine: bool = True
+    param_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        shape = _module_normalized_shape(self.normalized_shape, self.elementwise_affine)
+        _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def dtype(self) -> Any:
+        return self.param_dtype
+
+    def attributes(self) -> dict[str, Any]:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine}
+
+    def variables(self) -> dict[str, Var | None]:
+        return {"weight": Var(self.normalized_shape, ONES) if self.elementwise_affine else None}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return F.rms_norm(input, self.normalized_shape, v["weight"], self.eps), {}

@@ -48,6 +48,15 @@ LAYERS = [
     ("Identity", (), {}, (2, 3)),
     ("GELU", ("tanh",), {}, (2, 3)),
     ("Softmax", (1,), {}, (2, 3)),
+    ("Upsample", (None, 2.5, "bilinear"), {}, (1, 2, 4, 5)),
+    ("Upsample", ((6, 7),), {"mode": "bicubic", "align_corners": True}, (1, 2, 4, 5)),
+    ("Upsample", (None, (2, 1.5, 2)), {"mode": "trilinear", "recompute_scale_factor": True}, (1, 2, 3, 4, 2)),
+    ("UpsamplingNearest2d", (None, 2), {}, (2, 3, 3, 4)),
+    ("UpsamplingBilinear2d", ((5, 7),), {}, (2, 3, 3, 4)),
+    ("PixelShuffle", (2,), {}, (2, 8, 3, 3)),
+    ("PixelUnshuffle", (2,), {}, (1, 2, 4, 6)),
+    ("RMSNorm", ((3, 4),), {}, (2, 3, 4)),
+    ("RMSNorm", (4, 1e-5, False), {}, (3, 4)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)]
 RANDOM_IN_TRAINING = {"Dropout"}

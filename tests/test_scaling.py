@@ -66,6 +66,7 @@ SAMPLES = {
     "group_norm": (lambda x, w: F.group_norm(x, 2, w, w), [_r(2, 4, 6), _r(4)]),
     "layer_norm": (lambda x, w: F.layer_norm(x, 6, w, w), [_r(3, 6), _r(6)]),
     "linear": (lambda x, w: F.linear(x, w), [_r(3, 5), _r(4, 5)]),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 6, w), [_r(3, 6), _r(6)]),
     "prelu": (lambda x, w: F.prelu(x, w), [_r(2, 3, 4), _r(3)]),
     "glu": (lambda x: F.glu(x, -1), [_r(3, 8)]),
     "geglu": (lambda x: F.geglu(x), [_r(3, 8)]),
@@ -90,7 +91,7 @@ NAMES = sorted(SAMPLES)
 REDUCTION_SIZE = {
     "conv1d": 4 * 3, "conv2d": 2 * 9, "conv3d": 2 * 12, "conv_transpose1d": 3 * 3, "conv_transpose2d": 4 * 16,
     "conv_transpose3d": 2 * 8, "group_norm": 12, "layer_norm": 6, "linear": 5, "softmax": 8, "log_softmax": 8,
-    "batch_norm": 20, "batch_norm_running_stats": 20,
+    "batch_norm": 20, "batch_norm_running_stats": 20, "rms_norm": 6,
     "interpolate": 16, "upsample": 4, "upsample_bilinear": 4,
     "scaled_dot_product_attention": 8 * 6,
 }

@@ -52,6 +52,7 @@ from ._interpolate import upsample_nearest as upsample_nearest
 from ._norm import group_norm as group_norm
 from ._norm import layer_norm as layer_norm
 from ._norm import linear as linear
+from ._norm import rms_norm as rms_norm
 from ._pad import pad as pad
 
 __all__ = [
@@ -104,4 +105,5 @@ __all__ = [
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",
+    "rms_norm",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -182,6 +182,24 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     return ((x - hi) - lo) * rstd
 
 
+def _normalized_shape(normalized_shape: Any, input: Any) -> tuple[int, ...]:
+    """torch's rule for ``normalized_shape`` (layer_norm, rms_norm): an int or a tuple of ints equal
+    to ``input``'s trailing dimensions."""
+    if is_int(normalized_shape):
+        norm_shape: tuple[int, ...] = (int(normalized_shape),)
+    elif isinstance(normalized_shape, Sequence) and all(is_int(s) for s in normalized_shape):
+        norm_shape = tuple(int(s) for s in normalized_shape)
+    else:
+        raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {normalized_shape!r}.")
+    k = len(norm_shape)
+    if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k :]) != norm_shape:
+        raise ValueError(
+            f"`normalized_shape`={list(norm_shape)} expects `input` of shape [*, "
+            f"{', '.join(map(str, norm_shape))}], got {shape_str(input.shape)}."
+        )
+    return norm_shape
+
+
 def group_norm(
     input: jax.Array,
     num_groups: int,
@@ -296,18 +314,8 @@ def layer_norm(
       Array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
     """
     check_float(input, "input")
-    if is_int(normalized_shape):
-        norm_shape: tuple[int, ...] = (int(normalized_shape),)  # type: ignore[arg-type]
-    elif isinstance(normalized_shape, Sequence) and all(is_int(s) for s in normalized_shape):
-        norm_shape = tuple(int(s) for s in normalized_shape)
-    else:
-        raise TypeError(f"`normalized_shape` must be an int or a tuple of ints, got {normalized_shape!r}.")
+    norm_shape = _normalized_shape(normalized_shape, input)
     k = len(norm_shape)
-    if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k :]) != norm_shape:
-        raise ValueError(
-            f"`normalized_shape`={list(norm_shape)} expects `input` of shape [*, "
-            f"{', '.join(map(str, norm_shape))}], got {shape_str(input.shape)}."
-        )
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
             check_float(p, name)
@@ -374,3 +382,67 @@ def linear(input: jax.Array, weight: jax.Array, bias: jax.Array | None = None) -
         y = y + _lead(bias, y.ndim).astype(y.dtype)
     return y.astype(input.dtype)
 
+
+
+def rms_norm(
+    input: jax.Array,
+    normalized_shape: int | Sequence[int],
+    weight: jax.Array | None = None,
+    eps: float | None = None,
+) -> jax.Array:
+    r"""Root-mean-square normalisation over the last ``len(normalized_shape)`` dims, ``F.rms_norm``.
+
+    .. math::
+        y = \frac{x}{\sqrt{\mathrm{E}[x^2] + \epsilon}} \cdot \gamma
+
+    with the mean over the trailing ``normalized_shape`` dimensions, :math:`\gamma` = ``weight``.
+
+    Args:
+      input: ``(*, *normalized_shape)``.
+      normalized_shape: int or tuple; must equal the trailing dimensions of ``input``.
+      weight: optional, of shape ``normalized_shape`` (any floating dtype).
+      eps: added to the mean square; None is torch's rule, the machine epsilon of the dtype the
+        statistics are computed in: ``finfo(float32).eps`` for float16/bfloat16/float32 input,
+        ``finfo(float64).eps`` for float64.
+
+    Returns:
+      Same shape and dtype as ``input``. float16/bfloat16 input is computed in float32 (weight
+      included) and rounded once at the end, as torch 2.13's kernel does.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.functional as F
+      >>> F.rms_norm(jnp.array([[3.0, 4.0]]), 2)
+      Array([[0.848528..., 1.131370...]], dtype=float32)
+
+    Differences from PyTorch:
+      None in results. The mean square is summed with error compensation, so it does not depend on
+      the summation order. torch warns when ``weight``'s dtype differs from ``input``'s; jaxnn
+      computes the same result silently.
+    """
+    check_float(input, "input")
+    norm_shape = _normalized_shape(normalized_shape, input)
+    k = len(norm_shape)
+    if weight is not None:
+        check_float(weight, "weight")
+        if tuple(weight.shape) != norm_shape:
+            raise ValueError(f"`weight` must have shape {shape_str(norm_shape)}, got {shape_str(weight.shape)}.")
+    if eps is not None and not isinstance(eps, int | float):
+        raise TypeError(f"`eps` must be a float or None, got {eps!r}.")
+    dtype = input.dtype
+    sdtype = stat_dtype(dtype)
+    e = float(jnp.finfo(sdtype).eps) if eps is None else float(eps)
+    x = jnp.asarray(input).astype(sdtype)
+    m = math.prod(norm_shape)
+    rows = math.prod(x.shape[: x.ndim - k])
+    if x.size == 0:
+        return jnp.asarray(input)
+    xr = x.reshape((rows, m))
+    count = lax.optimization_barrier(jnp.asarray(m, sdtype))
+    _, s2 = _moments(xr, "rows")
+    rstd = 1.0 / jnp.sqrt(s2 / count + jnp.asarray(e, sdtype))  # correctly rounded (not XLA's rsqrt)
+    y = (xr * rstd).reshape(x.shape)
+    if weight is not None:
+        w = _lead(weight, y.ndim)
+        y = y.astype(jnp.promote_types(sdtype, w.dtype)) * w
+    return y.astype(dtype)

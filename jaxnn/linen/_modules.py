@@ -1070,3 +1070,153 @@ class MultiheadAttention(_Layer):
                                      is_causal=is_causal)
         out_proj = _AttentionOutProj(self.embed_dim, self.embed_dim, self.bias, self.dtype, name="out_proj")
         return out_proj(out), weights
+
+
+class Upsample(_Layer):
+    """``torch.nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None,
+    recompute_scale_factor=None)`` for flax.linen: :func:`jaxnn.functional.interpolate`; no variables.
+
+    Args:
+      fields: torch's arguments in torch's order; checked against the input at the call.
+
+    Shape:
+      input ``(N, C, *spatial)`` with 1 to 3 spatial dims; output ``(N, C, *spatial_out)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Upsample(scale_factor=2).apply({}, jnp.array([[[1.0, 2.0]]]))
+      Array([[[1., 1., 2., 2.]]], dtype=float32)
+    """
+
+    size: int | Sequence[int] | None = None
+    scale_factor: float | Sequence[float] | None = None
+    mode: str = "nearest"
+    align_corners: bool | None = None
+    recompute_scale_factor: bool | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.Upsample(self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class UpsamplingNearest2d(_Layer):
+    """``torch.nn.UpsamplingNearest2d(size=None, scale_factor=None)`` for flax.linen:
+    :class:`Upsample` with ``mode='nearest'``; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.UpsamplingNearest2d(scale_factor=2).apply({}, jnp.ones((1, 1, 2, 3))).shape
+      (1, 1, 4, 6)
+    """
+
+    size: int | Sequence[int] | None = None
+    scale_factor: float | Sequence[float] | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.Upsample(self.size, self.scale_factor, "nearest")
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class UpsamplingBilinear2d(_Layer):
+    """``torch.nn.UpsamplingBilinear2d(size=None, scale_factor=None)`` for flax.linen:
+    :class:`Upsample` with ``mode='bilinear'``, ``align_corners=True``; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.UpsamplingBilinear2d(size=(1, 3)).apply({}, jnp.array([[[[0.0, 2.0]]]]))
+      Array([[[[0., 1., 2.]]]], dtype=float32)
+    """
+
+    size: int | Sequence[int] | None = None
+    scale_factor: float | Sequence[float] | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.Upsample(self.size, self.scale_factor, "bilinear", True)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class PixelShuffle(_Layer):
+    """``torch.nn.PixelShuffle(upscale_factor)`` for flax.linen: :func:`jaxnn.functional.pixel_shuffle`;
+    no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.PixelShuffle(2).apply({}, jnp.ones((1, 8, 3, 3))).shape
+      (1, 2, 6, 6)
+    """
+
+    upscale_factor: int
+
+    def _layer(self) -> L.Layer:
+        return L.PixelShuffle(self.upscale_factor)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class PixelUnshuffle(_Layer):
+    """``torch.nn.PixelUnshuffle(downscale_factor)`` for flax.linen:
+    :func:`jaxnn.functional.pixel_unshuffle`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.PixelUnshuffle(2).apply({}, jnp.ones((1, 2, 6, 6))).shape
+      (1, 8, 3, 3)
+    """
+
+    downscale_factor: int
+
+    def _layer(self) -> L.Layer:
+        return L.PixelShuffle(self.downscale_factor, True)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class RMSNorm(_Layer):
+    """``torch.nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True, device=None,
+    dtype=None)`` for flax.linen: :func:`jaxnn.functional.rms_norm`.
+
+    Args:
+      fields: torch's arguments in torch's order (``eps=None``: torch's machine-epsilon rule).
+
+    Shape:
+      input ``(*, *normalized_shape)``; output the same shape and dtype.
+
+    Attributes:
+      params: ``weight`` ones of shape ``normalized_shape``; absent with ``elementwise_affine=False``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> x = jnp.array([[3.0, 4.0]])
+      >>> norm = jl.RMSNorm(2)
+      >>> norm.apply(norm.init(jax.random.key(0), x), x)
+      Array([[0.848528..., 1.131370...]], dtype=float32)
+
+    Differences from Flax: flax's RMSNorm uses eps 1e-6 and calls the weight ``scale``.
+    """
+
+    normalized_shape: int | Sequence[int]
+    eps: float | None = None
+    elementwise_affine: bool = True
+    device: Any = None
+    dtype: Any = None
+
+    def _layer(self) -> L.Layer:
+        return L.RMSNorm(self.normalized_shape, self.eps, self.elementwise_affine, self.dtype)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:  # torch's RMSNorm.forward(x)
+        return self._forward(x)

@@ -36,9 +36,12 @@ from ._modules import LogSoftmax as LogSoftmax
 from ._modules import Mish as Mish
 from ._modules import ModuleList as ModuleList
 from ._modules import MultiheadAttention as MultiheadAttention
+from ._modules import PixelShuffle as PixelShuffle
+from ._modules import PixelUnshuffle as PixelUnshuffle
 from ._modules import PReLU as PReLU
 from ._modules import ReLU as ReLU
 from ._modules import ReLU6 as ReLU6
+from ._modules import RMSNorm as RMSNorm
 from ._modules import Sequential as Sequential
 from ._modules import Sigmoid as Sigmoid
 from ._modules import SiLU as SiLU
@@ -49,6 +52,9 @@ from ._modules import Softsign as Softsign
 from ._modules import Tanh as Tanh
 from ._modules import Tanhshrink as Tanhshrink
 from ._modules import Threshold as Threshold
+from ._modules import Upsample as Upsample
+from ._modules import UpsamplingBilinear2d as UpsamplingBilinear2d
+from ._modules import UpsamplingNearest2d as UpsamplingNearest2d
 from ._state_dict import CheckpointError as CheckpointError
 from ._state_dict import LoadResult as LoadResult
 from ._state_dict import load_state_dict as load_state_dict

@@ -1084,3 +1084,147 @@ class _AttentionOutProj(_Layer):
 
     def __call__(self, input: jax.Array) -> jax.Array:
         return self._forward(input)
+
+
+class Upsample(_Layer):
+    """``torch.nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None,
+    recompute_scale_factor=None)``: :func:`jaxnn.functional.interpolate` with these arguments.
+
+    Args:
+      size, scale_factor, mode, align_corners, recompute_scale_factor: torch's, in torch's order
+        (``scale_factor`` is stored as a float or a tuple of floats, as torch stores it); checked
+        against the input at the call, as torch does.
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(N, C, *spatial)`` with 1 to 3 spatial dims; output ``(N, C, *spatial_out)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Upsample(scale_factor=2)(jnp.array([[[1.0, 2.0]]]))
+      Array([[[1., 1., 2., 2.]]], dtype=float32)
+    """
+
+    def __init__(self, size: int | Sequence[int] | None = None, scale_factor: float | Sequence[float] | None = None,
+                 mode: str = "nearest", align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Upsample(size, scale_factor, mode, align_corners, recompute_scale_factor), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class UpsamplingNearest2d(Upsample):
+    """``torch.nn.UpsamplingNearest2d(size=None, scale_factor=None)``: :class:`Upsample` with
+    ``mode='nearest'``, for ``(N, C, H, W)`` input.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.UpsamplingNearest2d(scale_factor=2)(jnp.ones((1, 1, 2, 3))).shape
+      (1, 1, 4, 6)
+    """
+
+    def __init__(self, size: int | Sequence[int] | None = None, scale_factor: float | Sequence[float] | None = None,
+                 *, rngs: nnx.Rngs | None = None):
+        self._build(L.Upsample(size, scale_factor, "nearest"), None)
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``torch.nn.UpsamplingBilinear2d(size=None, scale_factor=None)``: :class:`Upsample` with
+    ``mode='bilinear'`` and ``align_corners=True``, for ``(N, C, H, W)`` input.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.UpsamplingBilinear2d(size=(1, 3))(jnp.array([[[[0.0, 2.0]]]]))
+      Array([[[[0., 1., 2.]]]], dtype=float32)
+    """
+
+    def __init__(self, size: int | Sequence[int] | None = None, scale_factor: float | Sequence[float] | None = None,
+                 *, rngs: nnx.Rngs | None = None):
+        self._build(L.Upsample(size, scale_factor, "bilinear", True), None)
+
+
+class PixelShuffle(_Layer):
+    """``torch.nn.PixelShuffle(upscale_factor)``: :func:`jaxnn.functional.pixel_shuffle`.
+
+    Args:
+      upscale_factor: ``r``; checked at the call, as torch does.
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(*, C r^2, H, W)``; output ``(*, C, H r, W r)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.PixelShuffle(2)(jnp.ones((1, 8, 3, 3))).shape
+      (1, 2, 6, 6)
+    """
+
+    def __init__(self, upscale_factor: int, *, rngs: nnx.Rngs | None = None):
+        self._build(L.PixelShuffle(upscale_factor), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class PixelUnshuffle(_Layer):
+    """``torch.nn.PixelUnshuffle(downscale_factor)``: :func:`jaxnn.functional.pixel_unshuffle`.
+
+    Args:
+      downscale_factor: ``r``; checked at the call, as torch does.
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(*, C, H r, W r)``; output ``(*, C r^2, H, W)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.PixelUnshuffle(2)(jnp.ones((1, 2, 6, 6))).shape
+      (1, 8, 3, 3)
+    """
+
+    def __init__(self, downscale_factor: int, *, rngs: nnx.Rngs | None = None):
+        self._build(L.PixelShuffle(downscale_factor, True), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class RMSNorm(_Layer):
+    """``torch.nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True, device=None,
+    dtype=None)``: :func:`jaxnn.functional.rms_norm`.
+
+    Normalises by the root mean square over the last ``len(normalized_shape)`` dims.
+
+    Args:
+      normalized_shape, eps, elementwise_affine, device, dtype: torch's, in torch's order
+        (``eps=None``: the machine epsilon of the computation dtype, as torch).
+      rngs: keyword-only, not needed (the initialiser is a constant).
+
+    Shape:
+      input ``(*, *normalized_shape)``; output the same shape and dtype.
+
+    Attributes:
+      weight: ``nnx.Param`` of shape ``normalized_shape``, ones, or None (``elementwise_affine=False``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.RMSNorm(2)(jnp.array([[3.0, 4.0]]))
+      Array([[0.848528..., 1.131370...]], dtype=float32)
+
+    Differences from Flax: flax's RMSNorm uses eps 1e-6 and calls the weight ``scale``.
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
+                 elementwise_affine: bool = True, device: Any = None, dtype: Any = None, *,
+                 rngs: nnx.Rngs | None = None):
+        self._build(L.RMSNorm(normalized_shape, eps, elementwise_affine, dtype), rngs, device)
+
+    def __call__(self, x: jax.Array) -> jax.Array:  # torch's RMSNorm.forward(x)
+        return self._forward(x)
