@@ -57,8 +57,32 @@ def test_interpolate_matches_torch(spatial, mode, ac, size, sf, rsf):
     # extra rounding of nearest-exact, an unchanged size under scale 1/1.01): their gradient is not
     # the adjoint of their output there. jaxnn's gradient is the exact vjp of its (torch-equal) output.
     grad = not (nearest and len(spatial) != 2 and (sf == 1.01 or mode == "nearest-exact" and size is not None))
+    if mode == "nearest-exact" and len(spatial) != 2 and size is not None:
+        _check_nearest_exact_1d_3d(x, spatial, kw)
+        return
     check(lambda v: F.interpolate(v, **kw), lambda t: TF.interpolate(t, **kw), [x],
           rtol=2e-6, atol=2e-6, exact=nearest, grad=grad, grad_rtol=1e-5, grad_atol=1e-5)
+
+
+def _check_nearest_exact_1d_3d(x, spatial, kw):
+    """torch's 1-D/3-D nearest-exact kernels disagree with each other where the source position
+    ``(dst + 0.5) * scale`` lies within float32 rounding of an integer: the vectorised (AVX2/AVX-512)
+    kernel rounds it once, as a fused multiply-add (2 -> 41: output 20 reads x[1], the exact
+    20.5 * 2/41 = 1), the scalar kernel (ATEN_CPU_CAPABILITY=default) twice (x[0]). jaxnn gives the
+    once-rounded index; the comparison with torch skips exactly those positions, which must be few."""
+    out = np.asarray(F.interpolate(x, **kw))
+    want = to_numpy(TF.interpolate(to_torch(x), **kw))
+    sizes = kw["size"] if isinstance(kw["size"], tuple) else (kw["size"],) * len(spatial)
+    keep = np.ones(out.shape, bool)
+    for axis, (n_in, n_out) in enumerate(zip(spatial, sizes, strict=True)):
+        scale = np.float64(np.float32(n_in) / np.float32(n_out))
+        src = (np.arange(n_out) + 0.5) * scale
+        tie = np.abs(src - np.round(src)) <= 2.0 ** -22 * np.maximum(src, 1.0)
+        shape = [1] * out.ndim
+        shape[2 + axis] = n_out
+        keep &= ~tie.reshape(shape)
+    assert keep.mean() > 0.8  # 2 -> 41, 3 -> 5, 4 -> 9: 13% of the 3-D case sit on exact ties
+    np.testing.assert_array_equal(out[keep], want[keep])
 
 
 @pytest.mark.parametrize("mode,ac,size,sf", [

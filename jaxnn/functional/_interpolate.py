@@ -291,8 +291,11 @@ def interpolate(
     Differences from PyTorch:
       Same sampling and dtype rules; nearest modes are gathers and bit-exact, including the
       quirks of torch's CPU kernels (its 2-D nearest kernel copies when a size is unchanged and
-      halves when it doubles, whatever ``scale_factor`` says; its 1-D/3-D nearest-exact kernels
-      round the source position once more). Linear, cubic and area modes agree to float rounding.
+      halves when it doubles, whatever ``scale_factor`` says; its vectorised 1-D/3-D
+      nearest-exact kernels round the source position once, as a fused multiply-add, which jaxnn
+      follows; torch's scalar kernel (``ATEN_CPU_CAPABILITY=default``) rounds twice and picks the
+      other neighbour where the position is an exact tie, e.g. 2 -> 41, output 20). Linear,
+      cubic and area modes agree to float rounding.
       Gradients are the exact vjp of the output; torch's 1-D/3-D nearest backward kernels use
       other index rules than their forward kernels in those quirky cases (e.g. 2 -> 41
       nearest-exact: output 20 is ``x[1]``, torch sends its gradient to ``x[0]``), so there the
