@@ -153,9 +153,10 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     ``var = E[d^2] - E[d]^2`` only corrects for ``c``'s own rounding. The mean ``c + E[d]`` is
     kept as an unevaluated sum ``hi + lo`` (TwoSum): ``x - hi`` rounds once, as torch's
     ``x - mean``, and ``lo`` keeps the bits of the mean below ``hi``'s last place, so data with
-    mean 1e4 and std 1 keeps float32 precision. ``1 / sqrt`` is correctly rounded (XLA's
-    ``rsqrt`` is up to 1.6 ulp off). The result does not depend on ``c`` mathematically, so no
-    gradient flows through it.
+    mean 1e4 and std 1 keeps float32 precision. The scale is written ``1 / sqrt(var + eps)`` as
+    torch computes it, but XLA's simplifier turns that into its ``rsqrt`` (up to ~1.6 ulp off;
+    seen in the CPU program), so one output in a few differs from torch by an ulp. The result
+    does not depend on ``c`` mathematically, so no gradient flows through it.
 
     ``count`` passes through ``lax.optimization_barrier`` so that every division by it is a real,
     correctly rounded division. XLA rewrites division by a constant as a product with the
@@ -440,7 +441,7 @@ def rms_norm(
     xr = x.reshape((rows, m))
     count = lax.optimization_barrier(jnp.asarray(m, sdtype))
     _, s2 = _moments(xr, "rows")
-    rstd = 1.0 / jnp.sqrt(s2 / count + jnp.asarray(e, sdtype))  # correctly rounded (not XLA's rsqrt)
+    rstd = 1.0 / jnp.sqrt(s2 / count + jnp.asarray(e, sdtype))  # XLA may emit rsqrt (see _normalize)
     y = (xr * rstd).reshape(x.shape)
     if weight is not None:
         w = _lead(weight, y.ndim)
