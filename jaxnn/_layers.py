@@ -188,7 +188,9 @@ class Layer:
 
     @property
     def dtype(self) -> Any:
-        return jnp.dtype(jnp.float32)
+        """The parameters' dtype: ``param_dtype`` (torch's ``dtype=``, canonicalised by the
+        subclass) where the layer has one, else float32."""
+        return getattr(self, "param_dtype", jnp.dtype(jnp.float32))
 
     def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
               **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -235,10 +237,6 @@ class Conv(Layer):
         for k in ("n", "transposed", "param_dtype", "bias"):
             del out[k]
         return out
-
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
 
     def variables(self) -> dict[str, Var | None]:
         g, k = self.groups, tuple(self.kernel_size)
@@ -303,10 +301,6 @@ class Linear(Layer):
         _count(self.out_features, "out_features", positive=False)
         _set(self, bias=bool(self.bias), param_dtype=param_dtype(self.param_dtype))
 
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
-
     def attributes(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "compute_dtype": self.compute_dtype}
@@ -351,10 +345,6 @@ class GroupNorm(Layer):
                 "`num_channels` elements)."
             )
         _set(self, param_dtype=param_dtype(self.param_dtype))
-
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
 
     def attributes(self) -> dict[str, Any]:
         return {"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps,
@@ -402,10 +392,6 @@ class LayerNorm(Layer):
         shape = _module_normalized_shape(self.normalized_shape, self.elementwise_affine)
         _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
 
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
-
     def attributes(self) -> dict[str, Any]:
         return {"normalized_shape": self.normalized_shape, "eps": self.eps,
                 "elementwise_affine": self.elementwise_affine, "compute_dtype": self.compute_dtype}
@@ -430,10 +416,6 @@ class PReLU(Layer):
     def __post_init__(self) -> None:
         _count(self.num_parameters, "num_parameters", positive=False)
         _set(self, param_dtype=param_dtype(self.param_dtype))
-
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
 
     def attributes(self) -> dict[str, Any]:
         return {"num_parameters": self.num_parameters, "init": self.init}
@@ -561,10 +543,6 @@ class BatchNorm(Layer):
         _count(self.num_features, "num_features", positive=False)
         _set(self, param_dtype=param_dtype(self.param_dtype))
 
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
-
     def attributes(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                 "affine": self.affine, "track_running_stats": self.track_running_stats}
@@ -631,10 +609,6 @@ class MultiheadAttention(Layer):
         vdim = self.embed_dim if self.vdim is None else _count(self.vdim, "vdim", positive=True)
         _set(self, kdim=kdim, vdim=vdim, dropout=check_dropout_p(self.dropout), bias=bool(self.bias),
              param_dtype=param_dtype(self.param_dtype))
-
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
 
     @property
     def qkv_same_embed_dim(self) -> bool:
@@ -755,10 +729,6 @@ class RMSNorm(Layer):
     def __post_init__(self) -> None:
         shape = _module_normalized_shape(self.normalized_shape, self.elementwise_affine)
         _set(self, normalized_shape=shape, param_dtype=param_dtype(self.param_dtype))
-
-    @property
-    def dtype(self) -> Any:
-        return self.param_dtype
 
     def attributes(self) -> dict[str, Any]:
         return {"normalized_shape": self.normalized_shape, "eps": self.eps,
