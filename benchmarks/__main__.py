@@ -1,6 +1,6 @@
 """jaxnn benchmarks, side by side with torch and flax/optax in one process.
 
-    python -m benchmarks conv|norm|act|optim|all [--quick] [--write BENCHMARKS.md]
+    python -m benchmarks conv|norm|act|optim|layers|all [--quick] [--write BENCHMARKS.md]
 
 Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
 BENCHMARKS.md (between ``<!-- bench:NAME -->`` markers) with the fresh table and machine info.
@@ -19,13 +19,14 @@ import platform  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ._timing import jax_call, median_ms, median_ms_interleaved, table  # noqa: E402
+from ._timing import jax_call, median_ms, median_ms_interleaved, spread, stats_ms_interleaved, table  # noqa: E402
 
 
 def _env() -> str:
@@ -334,7 +335,136 @@ def bench_optim(quick: bool) -> str:
     return adamw_text + "\n" + other_text
 
 
-BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim}
+def _peak_rss_mb(fn: Callable[[], Any]) -> float:
+    """Peak resident memory (MiB) that one call of ``fn`` adds on top of what the process held before.
+
+    Linux only: writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current resident
+    size, so the same number is measured for torch and XLA, whose allocators differ. nan elsewhere.
+    """
+    def status(field: str) -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1]) / 1024
+        return float("nan")
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return float("nan")
+    before = status("VmRSS")
+    fn()
+    return status("VmHWM") - before
+
+
+def bench_layers(quick: bool) -> str:
+    """The ops of whole models (issue 12): attention at Stable Diffusion's sizes, resampling,
+    a BatchNorm2d training step and max pooling, each next to torch in one round-robin run."""
+    import jaxnn.functional as F
+
+    dev = _torch_device()
+    rng = np.random.default_rng(0)
+    reps = 9 if not quick else 2
+    out = []
+
+    # Attention at SD 1.x 64x64 latents: batch 2, 8 heads, 4096 tokens, head dim 40; cross-attention
+    # over the 77 text tokens. jax.nn.dot_product_attention (XLA's own) for reference.
+    n, h, l, e = (2, 8, 4096, 40) if not quick else (1, 2, 64, 8)
+    rows = []
+    for label, s in (("self-attention", l), ("cross-attention", 77 if not quick else 7)):
+        q = rng.standard_normal((n, h, l, e)).astype(np.float32)
+        k = rng.standard_normal((n, h, s, e)).astype(np.float32)
+        v = rng.standard_normal((n, h, s, e)).astype(np.float32)
+        jq, jk, jv = (jnp.asarray(a) for a in (q, k, v))
+        tq, tk, tv = (torch.tensor(a, device=dev) for a in (q, k, v))
+        ours = jax.jit(F.scaled_dot_product_attention)
+        xla = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(
+            q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3))
+
+        def torch_sdpa():
+            with torch.no_grad():
+                torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+            _tsync()
+
+        fns = {"jaxnn": jax_call(ours, jq, jk, jv), "torch": torch_sdpa, "jax.nn": jax_call(xla, jq, jk, jv)}
+        t = stats_ms_interleaved(fns, repeats=reps)
+        mem = {name: _peak_rss_mb(fn) for name, fn in fns.items()}
+        xla_temp = ours.lower(jq, jk, jv).compile().memory_analysis()
+        temp = getattr(xla_temp, "temp_size_in_bytes", float("nan")) / 2**20
+        rows.append([f"{label} {(n, h, l, e)} x {s} keys", spread(t["jaxnn"]), spread(t["torch"]),
+                     spread(t["jax.nn"]), f"{t['jaxnn'][1] / t['torch'][1]:.2f}",
+                     f"{mem['jaxnn']:.0f} (XLA temp {temp:.0f})", f"{mem['torch']:.0f}", f"{mem['jax.nn']:.0f}"])
+    out.append(table("scaled_dot_product_attention forward (float32)",
+                     ["case", "jaxnn ms", "torch ms", "jax.nn.dot_product_attention ms", "jaxnn/torch",
+                      "jaxnn peak MiB", "torch peak MiB", "jax.nn peak MiB"], rows))
+
+    # nearest x2 upsampling (every SD up block) and a BatchNorm2d training step.
+    rows = []
+    shape = (2, 320, 64, 64) if not quick else (1, 4, 8, 8)
+    x = rng.standard_normal(shape).astype(np.float32)
+    jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
+    ours = jax.jit(lambda x: F.interpolate(x, scale_factor=2.0))
+
+    def torch_up():
+        with torch.no_grad():
+            torch.nn.functional.interpolate(tx, scale_factor=2.0)
+        _tsync()
+
+    t = stats_ms_interleaved({"jaxnn": jax_call(ours, jx), "torch": torch_up}, repeats=reps)
+    rows.append([f"interpolate nearest x2 {shape}", "forward", spread(t["jaxnn"]), spread(t["torch"]),
+                 f"{t['jaxnn'][1] / t['torch'][1]:.2f}"])
+
+    shape = (32, 64, 56, 56) if not quick else (4, 8, 6, 6)
+    c = shape[1]
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    jx, jg = jnp.asarray(x), jnp.asarray(g)
+    stats = (jnp.zeros(c), jnp.ones(c), jnp.ones(c), jnp.zeros(c))
+
+    def bn_step(x, g, mean, var, w, b):
+        def f(x, w, b):
+            return jnp.vdot(F.batch_norm(x, mean, var, w, b, training=True), g)
+
+        grads = jax.grad(f, argnums=(0, 1, 2))(x, w, b)
+        return grads, F.batch_norm_running_stats(x, mean, var)
+
+    ours = jax.jit(bn_step)
+    tbn = torch.nn.BatchNorm2d(c).to(dev).train()
+    ttx = torch.tensor(x, device=dev, requires_grad=True)
+    ttg = torch.tensor(g, device=dev)
+
+    def torch_bn():
+        ttx.grad = None
+        tbn.zero_grad()
+        tbn(ttx).backward(ttg)
+        _tsync()
+
+    t = stats_ms_interleaved({"jaxnn": jax_call(ours, jx, jg, *stats), "torch": torch_bn}, repeats=reps)
+    rows.append([f"BatchNorm2d training step {shape}", "forward+backward+running stats", spread(t["jaxnn"]),
+                 spread(t["torch"]), f"{t['jaxnn'][1] / t['torch'][1]:.2f}"])
+
+    if hasattr(F, "max_pool2d"):
+        shape = (32, 64, 112, 112) if not quick else (2, 4, 12, 12)
+        x = rng.standard_normal(shape).astype(np.float32)
+        jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
+        for with_idx in (False, True):
+            ours = jax.jit(lambda x, r=with_idx: F.max_pool2d(x, 3, 2, 1, return_indices=r))
+
+            def torch_pool(r=with_idx):
+                with torch.no_grad():
+                    torch.nn.functional.max_pool2d(tx, 3, 2, 1, return_indices=r)
+                _tsync()
+
+            t = stats_ms_interleaved({"jaxnn": jax_call(ours, jx), "torch": torch_pool}, repeats=reps)
+            rows.append([f"max_pool2d 3x3 stride 2 pad 1 {shape}" + (", return_indices" if with_idx else ""),
+                         "forward", spread(t["jaxnn"]), spread(t["torch"]), f"{t['jaxnn'][1] / t['torch'][1]:.2f}"])
+    out.append(table("resampling, BatchNorm2d, pooling (float32; median (min-max))",
+                     ["op", "pass", "jaxnn ms", "torch ms", "jaxnn/torch"], rows))
+    return "\n".join(out)
+
+
+BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers}
 
 
 def write_section(path: str, name: str, text: str) -> None:

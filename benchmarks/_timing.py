@@ -42,6 +42,26 @@ def median_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 1
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def stats_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15,
+                         warmup: int = 2) -> dict[str, tuple[float, float, float]]:
+    """(min, median, max) ms of each function, measured round-robin as in ``median_ms_interleaved``."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: (min(ts), statistics.median(ts), max(ts)) for name, ts in times.items()}
+
+
+def spread(t: tuple[float, float, float]) -> str:
+    """``median (min-max)`` in ms, for a table cell."""
+    return f"{t[1]:.3f} ({t[0]:.3f}-{t[2]:.3f})"
+
+
 def jax_call(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return lambda: jax.block_until_ready(f(*args))
 
