@@ -1,6 +1,6 @@
 """jaxnn benchmarks, side by side with torch and flax/optax in one process.
 
-    python -m benchmarks conv|norm|act|optim|layers|all [--quick] [--write BENCHMARKS.md]
+    python -m benchmarks conv|norm|act|optim|layers|checkpoint|all [--quick] [--write BENCHMARKS.md]
 
 Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
 BENCHMARKS.md (between ``<!-- bench:NAME -->`` markers) with the fresh table and machine info.
@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ._timing import jax_call, median_ms, median_ms_interleaved, spread, stats_ms_interleaved, table  # noqa: E402
+from .checkpoint import bench_checkpoint  # noqa: E402
 
 
 def _env() -> str:
@@ -46,67 +47,62 @@ def _tsync() -> None:
 
 
 def bench_conv(quick: bool) -> str:
-    from jax import lax
-
+    """conv{1,2,3}d with each padding_mode next to the zeros-mode conv of the same shape and torch
+    (issue 18: padded convolutions within 1.15x of zero-padded ones), round-robin, min/median/max."""
     import jaxnn.functional as F
 
-    shapes = [(8, 64, 32, 32), (4, 128, 64, 64), (2, 320, 32, 32)]
+    cases = [((8, 64, 32, 32), 3), ((4, 128, 64, 64), 3), ((2, 320, 32, 32), 3), ((2, 320, 64, 64), 3),
+             ((8, 256, 1024), 3), ((2, 32, 16, 32, 32), 3)]
     if quick:
-        shapes = [(2, 16, 16, 16)]
+        cases = [((2, 16, 16, 16), 3), ((2, 8, 32), 3), ((1, 4, 4, 8, 8), 3)]
     dev = _torch_device()
     rows = []
     rng = np.random.default_rng(0)
-    for shape in shapes:
+    modes = ("zeros", "reflect", "replicate", "circular")
+    reps = 7 if not quick else 2
+    for shape, k in cases:
+        n = len(shape) - 2
         c = shape[1]
         x = rng.standard_normal(shape).astype(np.float32)
-        w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+        w = (rng.standard_normal((c, c) + (k,) * n) / np.sqrt(k**n * c)).astype(np.float32)
         jx, jw = jnp.asarray(x), jnp.asarray(w)
         tx = torch.tensor(x, device=dev, requires_grad=True)
-        tw = torch.tensor(w, device=dev, requires_grad=True)
-
-        def raw(x, w):
-            return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NCHW", "OIHW", "NCHW"))
-
-        impls = {
-            "jaxnn": lambda x, w: F.conv2d(x, w, None, 1, 1),
-            "raw lax": raw,
-            "jaxnn reflect": lambda x, w: F.conv2d(x, w, None, 1, 1, padding_mode="reflect"),
-        }
-        tconv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False, padding_mode="reflect").to(dev)
-        tconv.weight.data = tw.detach().clone()
-        t_impls = {
-            "torch": lambda: torch.nn.functional.conv2d(tx, tw, None, 1, 1),
-            "torch reflect": lambda: tconv(tx),
-        }
-        for mode in ("forward", "forward+backward"):
+        conv_j = getattr(F, f"conv{n}d")
+        tconvs = {}
+        for mode in modes:
+            m = getattr(torch.nn, f"Conv{n}d")(c, c, k, padding=k // 2, bias=False, padding_mode=mode).to(dev)
+            m.weight.data = torch.tensor(w, device=dev)
+            tconvs[mode] = m
+        for pass_ in ("forward", "forward+backward"):
             runs = {}
-            for name, f in impls.items():
-                if mode == "forward":
-                    jf = jax.jit(f)
-                else:
-                    jf = jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
-                runs[name] = jax_call(jf, jx, jw)
-            for name, tf in t_impls.items():
-                def run(tf=tf):
-                    if mode == "forward":
+            for mode in modes:
+                def f(x, w, mode=mode):
+                    return conv_j(x, w, None, 1, k // 2, padding_mode=mode)
+
+                jf = jax.jit(f) if pass_ == "forward" else jax.jit(
+                    jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
+                runs[f"jaxnn {mode}"] = jax_call(jf, jx, jw)
+
+                def run(m=tconvs[mode]):
+                    if pass_ == "forward":
                         with torch.no_grad():
-                            tf()
+                            m(tx)
                     else:
                         tx.grad = None
-                        tw.grad = None
-                        tconv.weight.grad = None
-                        tf().square().sum().backward()
+                        m.weight.grad = None
+                        m(tx).square().sum().backward()
                     _tsync()
-                runs[name] = run
-            times = median_ms_interleaved(runs, repeats=9 if not quick else 3)
-            rows.append([str(shape), mode, times["jaxnn"], times["raw lax"], times["torch"],
-                         times["jaxnn reflect"], times["torch reflect"],
-                         f"{times['jaxnn'] / times['raw lax']:.3f}",
-                         f"{times['jaxnn reflect'] / times['jaxnn']:.3f}",
-                         f"{times['jaxnn'] / times['torch']:.2f}"])
-    header = ["input (k=3, C_out=C_in)", "pass", "jaxnn ms", "raw lax ms", "torch ms", "jaxnn reflect ms",
-              "torch reflect ms", "jaxnn/lax", "reflect/zeros", "jaxnn/torch"]
-    return table("conv2d (float32, NCHW)", header, rows)
+
+                runs[f"torch {mode}"] = run
+            t = stats_ms_interleaved(runs, repeats=reps)
+            z = t["jaxnn zeros"][1]
+            for mode in modes:
+                tj, tt = t[f"jaxnn {mode}"], t[f"torch {mode}"]
+                rows.append([f"conv{n}d {shape} k={k}", pass_, mode, spread(tj), spread(tt),
+                             f"{tj[1] / z:.2f}" if mode != "zeros" else "1", f"{tj[1] / tt[1]:.2f}"])
+    header = ["input (C_out=C_in, padding=k//2)", "pass", "padding_mode", "jaxnn ms", "torch ms",
+              "jaxnn mode/zeros", "jaxnn/torch"]
+    return table("conv (float32, channels-first; median (min-max))", header, rows)
 
 
 def bench_norm(quick: bool) -> str:
@@ -464,7 +460,8 @@ def bench_layers(quick: bool) -> str:
     return "\n".join(out)
 
 
-BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers}
+BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
+           "checkpoint": bench_checkpoint}
 
 
 def write_section(path: str, name: str, text: str) -> None:
