@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch_ref import as_f, check, outcome, randn, to_numpy, to_torch
+from torch_ref import as_f, assert_close, check, outcome, randn, to_numpy, to_torch
 
 import jaxnn.functional as F
 
@@ -383,3 +383,31 @@ def test_wrapper_compiles_to_the_same_program_as_raw_lax():
     pads = [(1, 1), (1, 1)]
     raw = _compiled_ops(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), pads, dimension_numbers=dn), x, w)
     assert ours == raw
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((1, 3), 2), ((3, 1), (2, 1))])
+def test_unpadded_2d_conv_fast_path_is_the_valid_conv(mode, kernel, dilation):
+    """Unpadded stride-1 2-D convs run as a conv padded by one zero row with that output row dropped
+    (XLA CPU's faster path, issue 18): values and gradients are those of the plain VALID conv."""
+    from jax import lax
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 3, 7, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 3, *kernel)), jnp.float32)
+    pad = 0 if mode == "zeros" else 1
+    dil = (dilation, dilation) if isinstance(dilation, int) else dilation
+
+    def ours(x, w):
+        return F.conv2d(x, w, None, 1, pad, dil, padding_mode=mode)
+
+    def plain(x, w):
+        xp = x if mode == "zeros" else jnp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="wrap" if mode == "circular"
+                                               else mode)
+        return lax.conv_general_dilated(xp, w, (1, 1), "VALID", rhs_dilation=dil,
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    assert_close(ours(x, w), plain(x, w), rtol=1e-6, atol=1e-6)
+    g = jnp.asarray(rng.standard_normal(plain(x, w).shape), jnp.float32)
+    for a, b in zip(jax.vjp(ours, x, w)[1](g), jax.vjp(plain, x, w)[1](g), strict=True):
+        assert_close(a, b, rtol=1e-6, atol=1e-6)
