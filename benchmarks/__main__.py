@@ -30,10 +30,27 @@ from ._timing import jax_call, median_ms, median_ms_interleaved, spread, stats_m
 from .checkpoint import bench_checkpoint  # noqa: E402
 
 
+def _cpu() -> str:
+    """The CPU model and its widest vector ISA (Linux: /proc/cpuinfo; else the platform string)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flag_line = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    flags = set(flag_line.group(1).split()) if flag_line else set()
+    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+                if flag in flags), "SSE")
+    extras = "".join(f", {x}" for x in ("avx512_bf16", "avx512_vnni", "amx_tile") if x in flags)
+    name = model.group(1).strip() if model else platform.machine()
+    return f"{name} ({isa}{extras})"
+
+
 def _env() -> str:
     dev = jax.devices()[0]
     return (f"jax {jax.__version__} on {dev.platform} ({getattr(dev, 'device_kind', '')}), torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs, "
+            f"{torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs: {_cpu()}, "
             f"{platform.machine()}, Python {platform.python_version()}")
 
 
