@@ -12,11 +12,22 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import jax.numpy as jnp
+import jax
 from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from .._checkpoint import CheckpointError, LoadResult, as_state_dict, optional_counters, plan_load, save_file
+from .._checkpoint import (
+    CheckpointError,
+    KeyMap,
+    LoadResult,
+    Target,
+    open_checkpoint,
+    optional_counters,
+    plan_load,
+    read_value,
+    resolve_sharding,
+    save_checkpoint,
+)
 
 __all__ = ["CheckpointError", "LoadResult", "STATE_DICT_COLLECTIONS", "load_state_dict", "save_state_dict",
            "state_dict"]
@@ -70,41 +81,69 @@ def load_state_dict(
     *,
     strict: bool = True,
     dtype: Any = None,
+    key_map: KeyMap | None = None,
+    variant: str | None = None,
+    sharding: Any = None,
 ) -> tuple[dict[str, Any], LoadResult]:
     """Put a torch state_dict into linen variables: the functional twin of
-    :func:`jaxnn.nnx.load_state_dict`.
+    :func:`jaxnn.nnx.load_state_dict` (same arguments, same errors).
 
     Args:
-      variables: ``model.init(...)``'s result; gives the keys, shapes and dtypes.
-      state_dict: mapping of dotted keys to arrays or torch tensors, or a checkpoint path
-        (``.safetensors`` without torch, ``.pt``/``.bin`` with it).
+      variables: ``model.init(...)``'s result, or ``jax.eval_shape(model.init, ...)``'s (abstract:
+        every value then comes from the checkpoint); gives the keys, shapes and dtypes.
+      state_dict: a mapping of dotted keys to arrays or torch tensors, or the path of a file
+        (``.safetensors`` without torch, ``.pt``/``.bin`` with it), an index of shards, or a folder.
       strict: report missing/unexpected keys as errors (all at once; nothing returned then).
         With False, missing entries keep the values in ``variables``. As in torch, a BatchNorm's
-        ``num_batches_tracked`` may be absent (it keeps its value in ``variables``).
+        ``num_batches_tracked`` may be absent (it keeps its value in ``variables``). Checkpoint
+        keys that are one tensor with a loaded key (torch tensors sharing storage, such as
+        diffusers' ``Downsample2D`` ``conv``/``Conv2d_0``) are not unexpected.
       dtype: cast floating values to this dtype (default: each variable's dtype).
+      key_map: a callable ``key -> key`` (None drops it) or ``{regex: replacement}`` applied to
+        checkpoint keys before matching (``{r"^module\\.": ""}``).
+      variant: in a folder, load the ``*.{variant}.safetensors`` files.
+      sharding: one ``jax.sharding.Sharding``, a mapping from key, or a callable of the key; each
+        device's slice is read on its own from the file. Without one, a value already sharded
+        over several devices keeps its sharding.
 
     Returns:
       ``(new_variables, LoadResult(missing_keys, unexpected_keys))``; collections other than
       ``params`` and ``batch_stats`` are passed through unchanged.
 
     Raises:
-      CheckpointError (ValueError): missing/unexpected keys (strict) or shape mismatches.
+      CheckpointError (ValueError): a bad file (named), missing/unexpected keys (strict), shape
+        mismatches, floating values for integer variables, missing keys of abstract variables.
     """
-    given = as_state_dict(state_dict)
+    ck = open_checkpoint(state_dict, variant=variant).mapped(key_map)
     flat = _flat(variables)
-    expected = {k: (tuple(v.shape), v.dtype) for k, (_, _, v) in flat.items()}
-    values, result = plan_load(expected, given, strict=strict, dtype=dtype,
-                               optional=optional_counters(_norm_prefixes(flat), state_dict))
+    keys = list(flat)
+    targets = [Target((k,), tuple(flat[k][2].shape), flat[k][2].dtype) for k in keys]
+    chosen, result = plan_load(targets, ck, strict=strict, dtype=dtype,
+                               optional=optional_counters(_norm_prefixes(flat), ck))
+    abstract = [k for i, k in enumerate(keys) if i not in chosen and isinstance(flat[k][2], jax.ShapeDtypeStruct)]
+    if abstract:
+        raise CheckpointError("the variables are abstract (jax.eval_shape) and the checkpoint has no value for: "
+                              + ", ".join(repr(k) for k in sorted(abstract)) + ".")
+    values = {keys[i]: read_value(entry, targets[i], dtype, resolve_sharding(sharding, keys[i], flat[keys[i]][2]))
+              for i, entry in chosen.items()}
     trees: dict[str, dict[tuple[str, ...], Any]] = {}
     for key, (col, path, value) in flat.items():
-        trees.setdefault(col, {})[path] = jnp.asarray(values[key]) if key in values else value
+        trees.setdefault(col, {})[path] = values.get(key, value)
     out = {col: unfreeze(dict(value)) if isinstance(value, Mapping) else value for col, value in variables.items()}
     out.update({col: unflatten_dict(tree) for col, tree in trees.items()})
     return out, result
 
 
 def save_state_dict(
-    variables: Mapping[str, Any], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
-) -> None:
-    """Write :func:`state_dict` to a ``.safetensors`` file that torch's ``load_state_dict`` reads."""
-    save_file(state_dict(variables), path, metadata)
+    variables: Mapping[str, Any],
+    path: str | os.PathLike,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    max_shard_size: int | str | None = None,
+    variant: str | None = None,
+    weights_name: str = "model.safetensors",
+) -> list[str]:
+    """Write :func:`state_dict` as ``.safetensors``: one file, or a folder with shards and an index
+    as ``save_pretrained`` writes them (see :func:`jaxnn.nnx.save_state_dict`). Returns the paths."""
+    return save_checkpoint(state_dict(variables), path, metadata=metadata, max_shard_size=max_shard_size,
+                           variant=variant, weights_name=weights_name)
