@@ -9,9 +9,9 @@ imported only to read a ``.pt`` / ``.bin`` file (``torch.load(weights_only=True)
 a torch tensor that was passed in.
 
 A checkpoint is opened as a :class:`Checkpoint`: every file's header is read and checked first
-(offsets in range and not overlapping, known dtypes, every shard an index names present), so a
-bad file is one :class:`CheckpointError` naming it, raised before any value is loaded. Values are
-read one tensor (or one device's slice of it) at a time.
+(offsets in range, neither overlapping nor leaving gaps, known dtypes, every shard an index names
+present), so a bad file is one :class:`CheckpointError` naming it, raised before any value is
+loaded. Values are read one tensor (or one device's slice of it) at a time.
 """
 
 from __future__ import annotations
@@ -109,6 +109,25 @@ class _ArrayEntry(_Entry):
         return np.asarray(self.array if index is None else self.array[index])
 
 
+class _ObjectEntry(_Entry):
+    """A state_dict value that is not a tensor (``torch.load`` allows ints, floats, strings, ...):
+    an unexpected key when nothing matches it, an error when a variable does (as in torch)."""
+
+    def __init__(self, value: Any, origin: str):
+        self.value, self.origin = value, origin
+        self.shape, self.dtype = (), np.dtype(object)
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        raise TypeError(f"a {type(self.value).__name__} from {self.origin!r} is not a tensor.")
+
+
+def _entry(value: Any, key: str, origin: str) -> _Entry:
+    try:
+        return _ArrayEntry(to_numpy(value, key), origin)
+    except TypeError:
+        return _ObjectEntry(value, origin)
+
+
 class _SafetensorsEntry(_Entry):
     def __init__(self, file: _SafetensorsFile, name: str, dtype: str, shape: tuple[int, ...], start: int):
         self.file, self.name, self.st_dtype, self.shape, self.start = file, name, dtype, shape, start
@@ -160,8 +179,10 @@ class _SafetensorsFile:
                 if st_dtype not in _ST_TO_NP:
                     raise ValueError(f"tensor {name!r} has dtype {st_dtype!r}, which jaxnn cannot load "
                                      f"(known: {', '.join(_ST_TO_NP)})")
-                if not all(isinstance(d, int) and d >= 0 for d in shape):
+                if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
                     raise ValueError(f"tensor {name!r} has an invalid shape {shape!r}")
+                if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+                    raise ValueError(f"tensor {name!r} has invalid data offsets {offsets!r}")
                 start, end = offsets
                 nbytes = int(np.prod(shape, dtype=np.int64)) * _ST_TO_NP[st_dtype].itemsize
                 if not 0 <= start <= end or self.base + end > size:
@@ -176,6 +197,12 @@ class _SafetensorsFile:
             for (_, e0, n0), (s1, _, n1) in zip(spans, spans[1:], strict=False):
                 if s1 < e0:
                     raise ValueError(f"tensors {n0!r} and {n1!r} have overlapping data offsets")
+                if s1 > e0:  # the library refuses gaps too (only float8 tensors would get past it)
+                    raise ValueError(f"{s1 - e0} bytes between tensors {n0!r} and {n1!r} belong to no tensor")
+            covered = spans[-1][1] if spans else 0
+            if (spans and spans[0][0] != 0) or covered != size - self.base:
+                raise ValueError(f"the tensors cover bytes {spans[0][0] if spans else 0}..{covered} of a data "
+                                 f"section of {size - self.base} bytes: corrupt file")
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{path!r} is not a valid .safetensors checkpoint: {e}") from e
 
@@ -201,8 +228,10 @@ def _aliases_by_identity(items: Mapping[str, Any]) -> list[tuple[str, ...]]:
                           tuple(v.stride()), str(v.dtype))
             if v.untyped_storage().nbytes() == 0:
                 ident = ("obj", id(v))
-        else:
+        elif isinstance(v, np.ndarray) or hasattr(v, "__array__") and hasattr(v, "shape"):
             ident = ("obj", id(v))
+        else:  # not a tensor (ints are cached objects: two 0s are not one tensor)
+            continue
         groups.setdefault(ident, []).append(key)
     return [tuple(g) for g in groups.values() if len(g) > 1]
 
@@ -301,12 +330,7 @@ def _open_torch_file(path: str) -> Checkpoint:
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path!r} holds a {type(obj).__name__}, not a state_dict mapping.")
     items = {str(k): v for k, v in obj.items()}
-    entries: dict[str, _Entry] = {}
-    for k, v in items.items():
-        try:
-            entries[k] = _ArrayEntry(to_numpy(v, k), path)
-        except TypeError as e:
-            raise CheckpointError(f"{path!r}: {e}") from e
+    entries: dict[str, _Entry] = {k: _entry(v, k, path) for k, v in items.items()}
     return Checkpoint(entries, _aliases_by_identity(items), [path], getattr(obj, "_metadata", None))
 
 
@@ -431,7 +455,7 @@ def open_checkpoint(source: Any, *, variant: str | None = None) -> Checkpoint:
             f"folder, got {type(source).__name__}."
         )
     items = {str(k): v for k, v in source.items()}
-    entries: dict[str, _Entry] = {k: _ArrayEntry(to_numpy(v, k), "state_dict") for k, v in items.items()}
+    entries: dict[str, _Entry] = {k: _entry(v, k, "state_dict") for k, v in items.items()}
     return Checkpoint(entries, _aliases_by_identity(items), [], getattr(source, "_metadata", None))
 
 
@@ -441,7 +465,8 @@ def load_file(path: str | os.PathLike, *, variant: str | None = None) -> dict[st
     ``path`` is a ``.safetensors`` file (read with the safetensors library, without torch), a
     ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt`` file (``torch.load(weights_only=True)``; a wrapping
     ``{"state_dict": ...}`` is unwrapped), an index ``*.index.json`` of shards, or a folder holding
-    one of those (``variant`` picks ``*.{variant}.safetensors`` files there).
+    one of those (``variant`` picks ``*.{variant}.safetensors`` files there). Entries that are not
+    tensors (a ``.pt`` file may hold ints or strings beside them) are left out.
 
     Raises:
       CheckpointError (a ValueError): the file is not a checkpoint jaxnn can read (named); a path
@@ -449,7 +474,7 @@ def load_file(path: str | os.PathLike, *, variant: str | None = None) -> dict[st
         ``FileNotFoundError``.
     """
     ck = open_checkpoint(path, variant=variant)
-    return {k: e.read() for k, e in ck.entries.items()}
+    return {k: e.read() for k, e in ck.entries.items() if not isinstance(e, _ObjectEntry)}
 
 
 def optional_counters(norm_prefixes: Iterable[str], source: Any) -> set[str]:
@@ -504,6 +529,31 @@ def _cast_dtype(target: Any, dtype: Any) -> np.dtype:
     return target if dtype is None or counter else np.dtype(dtype)
 
 
+def check_dtype(dtype: Any) -> None:
+    """``load_state_dict``'s ``dtype``: None or a real floating dtype jaxnn can hold. An integer
+    or boolean one would truncate every weight silently, so it is an error."""
+    if dtype is None:
+        return
+    try:
+        want = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"`dtype` (={dtype!r}) is not a dtype: {e}.") from e
+    if not _is_floating(want) or np.issubdtype(want, np.complexfloating) or want not in _NP_TO_ST:
+        raise ValueError(f"`dtype` (={dtype!r}) must be a real floating dtype (float32, bfloat16, float16, "
+                         "float8_e4m3fn, ...): it is what floating values are cast to; integer and boolean "
+                         "buffers always keep their own dtype.")
+
+
+def _cast(host: np.ndarray, cast: np.dtype) -> np.ndarray:
+    """``host.astype(cast)`` as torch's ``copy_`` converts: into float8_e4m3fn, which has no
+    infinity, torch saturates finite overflow and +-inf to +-448 (c10's
+    ``fp8e4m3fn_from_fp32_value``) where ml_dtypes gives NaN; clipping first gives torch's bits
+    (every value in (448, 480) rounds to 448 either way; NaN stays NaN)."""
+    if cast == _ST_TO_NP["F8_E4M3"] and host.dtype != cast and host.dtype != np.bool_:
+        host = np.clip(host, -448, 448)
+    return host.astype(cast, copy=False)
+
+
 def plan_load(
     targets: Sequence[Target],
     ck: Checkpoint,
@@ -525,6 +575,7 @@ def plan_load(
 
     Returns ``({index into targets: entry to read}, LoadResult)``.
     """
+    check_dtype(dtype)
     optional = set(optional)
     amap = ck.alias_map()
     consumed: set[str] = set()
@@ -541,6 +592,13 @@ def plan_load(
         for n in present:
             consumed.update(amap.get(n, (n,)))
         entry = ck.entries[first]
+        objects = [n for n in present if isinstance(ck.entries[n], _ObjectEntry)]
+        if objects:  # torch: "expected torch.Tensor or Tensor-like object from checkpoint"
+            errors += [f"While copying the parameter named {n!r}, expected an array or tensor from the checkpoint "
+                       f"but received {type(ck.entries[n].value).__name__}"  # type: ignore[attr-defined]
+                       + ("" if ck.entries[n].origin == "state_dict" else f" (in {ck.entries[n].origin!r})") + "."
+                       for n in objects]
+            continue
         for other in present[1:]:
             if other in amap.get(first, ()) or ck.entries[other] is entry:
                 continue
@@ -569,6 +627,12 @@ def plan_load(
     if strict and unexpected:
         errors.append("Unexpected key(s) in state_dict: "
                       + ", ".join(_suggest(k, missing) for k in unexpected) + ".")
+        nested = [k for k in unexpected if isinstance(ck.entries[k], _ObjectEntry)
+                  and isinstance(ck.entries[k].value, Mapping)]  # type: ignore[attr-defined]
+        if nested:  # {"model": state_dict, "optimizer": ...}: only "state_dict" is unwrapped
+            errors.append(f"{', '.join(repr(k) for k in nested)} hold{'s' if len(nested) == 1 else ''} a nested "
+                          f"mapping: pass that state_dict itself (e.g. torch.load(path, weights_only=True)"
+                          f"[{nested[0]!r}]).")
     if strict and missing:
         errors.append("Missing key(s) in state_dict: " + ", ".join(_suggest(k, unexpected) for k in missing) + ".")
     if errors:
@@ -587,11 +651,11 @@ def read_value(entry: _Entry, target: Target, dtype: Any = None, sharding: Any =
 
     cast = _cast_dtype(target.dtype, dtype)
     if sharding is None:
-        return jnp.asarray(entry.read().astype(cast, copy=False))
+        return jnp.asarray(_cast(entry.read(), cast))
     shape = tuple(target.shape)
     pieces = []
     for device, index in sharding.addressable_devices_indices_map(shape).items():
-        host = entry.read(tuple(index)).astype(cast, copy=False)
+        host = _cast(entry.read(tuple(index)), cast)
         # wait for the copy: the transfer is asynchronous and keeps `host` alive until it is done
         piece = jax.device_put(host, device).block_until_ready()
         if device.platform == "cpu" and piece.unsafe_buffer_pointer() == host.ctypes.data:
@@ -605,23 +669,28 @@ def read_value(entry: _Entry, target: Target, dtype: Any = None, sharding: Any =
 
 def resolve_sharding(sharding: Any, key: str, current: Any = None) -> Any:
     """``sharding`` for one key: one Sharding for all, a mapping from key, or a callable of the key.
-    Without one (None, or a key the mapping lacks), a variable that already lives on several
-    devices (``current``, its value) keeps its sharding; anything else goes to the default device."""
+    Without one (None, a key the mapping lacks or maps to None, a callable's None), a variable
+    that already lives on several devices (``current``, its value) keeps its sharding; anything
+    else goes to the default device."""
     import jax
 
-    if sharding is None or isinstance(sharding, Mapping) and key not in sharding:
+    if isinstance(sharding, Mapping):
+        chosen = sharding.get(key)
+    elif callable(sharding) and not isinstance(sharding, jax.sharding.Sharding):
+        chosen = sharding(key)
+    elif sharding is None or isinstance(sharding, jax.sharding.Sharding):
+        chosen = sharding
+    else:
+        raise TypeError("`sharding` must be a jax.sharding.Sharding, a mapping from key to sharding or a callable "
+                        f"of the key, got {type(sharding).__name__}.")
+    if chosen is None:  # no sharding given for this key (a mapping without it, a callable's None)
         if isinstance(current, jax.Array) and len(current.sharding.device_set) > 1:
             return current.sharding
         return None
-
-    if isinstance(sharding, jax.sharding.Sharding):
-        return sharding
-    if isinstance(sharding, Mapping):
-        return sharding.get(key)
-    if callable(sharding):
-        return sharding(key)
-    raise TypeError("`sharding` must be a jax.sharding.Sharding, a mapping from key to sharding or a callable "
-                    f"of the key, got {type(sharding).__name__}.")
+    if not isinstance(chosen, jax.sharding.Sharding):
+        raise TypeError(f"`sharding` gave {type(chosen).__name__} for {key!r}; expected a jax.sharding.Sharding "
+                        "(e.g. NamedSharding(mesh, PartitionSpec(...))) or None.")
+    return chosen
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -718,7 +787,9 @@ def save_checkpoint(
     and the index ``model.safetensors.index.json`` (``model.safetensors.index.fp16.json``) with
     ``{"metadata": {"total_size": bytes}, "weight_map": {key: shard}}``. Shards are filled in key
     order, a new one started when the next tensor would overflow (a tensor larger than the limit
-    gets a shard of its own), as huggingface_hub's ``split_state_dict_into_shards``.
+    gets a shard of its own), as huggingface_hub's ``split_state_dict_into_shards``. What an earlier
+    save of the same ``weights_name`` and ``variant`` left in the folder (other shards, the index,
+    the single file) is removed, so the folder holds one checkpoint of that name; other files stay.
     """
     # device arrays come to the host one shard at a time, never the whole model at once
     sizes = {str(k): _nbytes(str(k), v) for k, v in tensors.items()}
@@ -751,9 +822,11 @@ def save_checkpoint(
     if current or not shards:
         shards.append(current)
     base = add_variant(weights_name, variant)
+    index_name = add_variant(weights_name + ".index.json", variant)
     if len(shards) == 1:
         out = os.path.join(p, base)
         _write(_prepare(values), out, meta)
+        _remove_stale(p, base, index_name, keep={base})
         return [out]
     stem = base[: -len(".safetensors")]
     written, weight_map = [], {}
@@ -762,9 +835,22 @@ def save_checkpoint(
         _write(_prepare({n: values[n] for n in names}), os.path.join(p, fname), meta)
         written.append(os.path.join(p, fname))
         weight_map.update(dict.fromkeys(names, fname))
-    index_path = os.path.join(p, add_variant(weights_name + ".index.json", variant))
+    index_path = os.path.join(p, index_name)
     with open(index_path, "w", encoding="utf-8") as f:
         json.dump({"metadata": {"total_size": sum(sizes.values())},
                    "weight_map": dict(sorted(weight_map.items()))}, f, indent=2, sort_keys=True)
         f.write("\n")
+    _remove_stale(p, base, index_name, keep={*(os.path.basename(w) for w in written), index_name})
     return [*written, index_path]
+
+
+def _remove_stale(folder: str, base: str, index_name: str, keep: set[str]) -> None:
+    """Remove what an earlier save of the same name and variant left in ``folder`` (its single file,
+    index or other shards), as ``save_pretrained`` cleans its shards: a stale index would otherwise
+    be loaded instead of a new single file (indexes come first), and a stale single file by
+    transformers instead of new shards."""
+    shard = re.compile(re.escape(base[: -len(".safetensors")]) + r"-\d{5}-of-\d{5}\.safetensors")
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name not in keep and (name in (base, index_name) or shard.fullmatch(name)) and os.path.isfile(path):
+            os.remove(path)

@@ -96,6 +96,19 @@ def main() -> None:
     got = jn.state_dict(model)
     report["kept_sharding"] = all(got[k].sharding == sharding_of(k) and
                                   np.array_equal(np.asarray(got[k]), f8[k].astype(np.float32)) for k in arrays)
+    # a callable (or mapping) giving None for a key means "no sharding given": the variable keeps its
+    # own, as without `sharding`; a replicated sharding puts the whole tensor on every device
+    jn.load_state_dict(model, path, sharding=lambda key: None)
+    jn.load_state_dict(model, path, sharding={k: None for k in arrays})
+    got = jn.state_dict(model)
+    report["kept_sharding_none"] = all(
+        got[k].sharding == sharding_of(k) and np.array_equal(np.asarray(got[k]), arrays[k]) for k in arrays)
+    replicated = NamedSharding(mesh, P())
+    jn.load_state_dict(model, path, sharding=lambda key: replicated)
+    got = jn.state_dict(model)
+    report["replicated"] = all(got[k].sharding == replicated and len(got[k].addressable_shards) == 8
+                               and all(np.array_equal(np.asarray(s.data), arrays[k]) for s in got[k].addressable_shards)
+                               for k in arrays)
     with open(out, "w") as f:
         json.dump(report, f)
 

@@ -522,6 +522,15 @@ def _bad_files(tmp_path):
     make("bad_dtype", bad_dtype)
     make("inconsistent", size_mismatch)
     make("not_json", lambda path, h, d: path.write_bytes(struct.pack("<Q", 4) + b"{{{{"))
+    make("trailing", lambda path, h, d: _with_header(path, h, d + b"\0" * 8))
+
+    def gap(path, h, d):  # the last tensor moved 8 bytes on, 8 bytes of nothing before it
+        last = max((k for k in h if k != "__metadata__"), key=lambda k: h[k]["data_offsets"][0])
+        start = h[last]["data_offsets"][0]
+        h[last]["data_offsets"] = [o + 8 for o in h[last]["data_offsets"]]
+        _with_header(path, h, d[:start] + b"\0" * 8 + d[start:])
+
+    make("gap", gap)
     return cases
 
 
@@ -529,6 +538,8 @@ BAD_FRAGMENTS = {
     "truncated": "out of range", "header_too_long": "exceeds the file size", "short": "shorter than",
     "out_of_range": "out of range", "overlapping": "overlapping", "bad_dtype": "'C64', which jaxnn cannot load",
     "inconsistent": "needs 60 bytes", "not_json": "not a valid .safetensors",
+    "trailing": "cover bytes 0..576 of a data section of 584 bytes",
+    "gap": "8 bytes between tensors '0.bias' and '0.weight' belong to no tensor",
 }
 
 
@@ -594,9 +605,10 @@ def test_truncated_or_foreign_torch_files(tmp_path):
     torch.save([torch.ones(2)], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match=r"list.pt' holds a list, not a state_dict"):
         jn.load_state_dict(m, tmp_path / "list.pt")
-    torch.save({"w": 3}, tmp_path / "int.pt")
-    with pytest.raises(CheckpointError, match=r"int.pt': state_dict value for key 'w' must be an array"):
-        jn.load_state_dict(m, tmp_path / "int.pt")
+    torch.save({"0.weight": 3}, tmp_path / "int.pt")  # a non-tensor where a tensor is expected (torch refuses too)
+    with pytest.raises(CheckpointError, match=r"parameter named '0.weight', expected an array or tensor from the "
+                                              r"checkpoint but received int \(in '.*int.pt'\)"):
+        jn.load_state_dict(m, tmp_path / "int.pt", strict=False)
     for k, v in jn.state_dict(m).items():
         np.testing.assert_array_equal(v, before[k])
 
@@ -864,7 +876,7 @@ def test_sharded_load_reads_slices_on_8_devices(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     got = json.loads(out.read_text())
-    assert got["devices"] == 8 and got["kept_sharding"]
+    assert got["devices"] == 8 and got["kept_sharding"] and got["kept_sharding_none"] and got["replicated"]
     for case in ("nnx", "linen", "float8"):
         r = got[case]
         assert r["values_equal"] and r["shardings_ok"], case
@@ -874,3 +886,140 @@ def test_sharded_load_reads_slices_on_8_devices(tmp_path):
         assert r["peak"] < r["largest"], (case, r)
         assert r["naive_peak"] > r["file"], (case, r)
         assert r["model"] > 4 * r["largest"]
+
+
+# --- review regressions -------------------------------------------------------------------------------
+
+
+def test_non_tensor_entries_are_unexpected_keys_as_in_torch_and_an_error_where_a_variable_matches(tmp_path):
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    sd = tnet.state_dict()  # an OrderedDict with torch's _metadata
+    extra = OrderedDict(sd)
+    extra["epoch"], extra["zero_a"], extra["zero_b"] = 3, 0, 0  # small ints are one cached object
+    extra._metadata = sd._metadata  # type: ignore[attr-defined]
+    torch.save(extra, tmp_path / "extra.pt")
+    loaded = torch.load(tmp_path / "extra.pt", weights_only=True)
+    want = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).load_state_dict(loaded, strict=False)
+    assert sorted(want.unexpected_keys) == ["epoch", "zero_a", "zero_b"]
+    for source in (tmp_path / "extra.pt", extra):
+        net = jn.Sequential(jn.Linear(3, 4, rngs=rngs()), jn.BatchNorm1d(4))
+        result = jn.load_state_dict(net, source, strict=False)
+        assert result == jn.LoadResult([], sorted(want.unexpected_keys))
+        assert_state_equals_torch(jn.state_dict(net), sd)
+        with pytest.raises(CheckpointError, match=r"Unexpected key\(s\) in state_dict: 'epoch', 'zero_a', 'zero_b'"):
+            jn.load_state_dict(net, source)
+        variables, lresult = jl.load_state_dict(
+            {"params": {"0": {"weight": jnp.zeros((4, 3)), "bias": jnp.zeros(4)}}}, source, strict=False)
+        assert lresult.missing_keys == [] and "epoch" in lresult.unexpected_keys
+    flat = jaxnn.load_file(tmp_path / "extra.pt")  # tensors only
+    assert sorted(flat) == sorted(sd)
+    # a training checkpoint {"model": state_dict, "optimizer": ...}: the error says which key holds it
+    torch.save({"model": sd, "optimizer": {"lr": 0.1}}, tmp_path / "train.pt")
+    with pytest.raises(CheckpointError, match=r"'model', 'optimizer' hold a nested mapping: .*\['model'\]"):
+        jn.load_state_dict(jn.Sequential(jn.Linear(3, 4, rngs=rngs()), jn.BatchNorm1d(4)), tmp_path / "train.pt")
+    # a non-tensor under a variable's name: torch refuses it, so does jaxnn, and loads nothing
+    bad = OrderedDict(sd)
+    bad["1.num_batches_tracked"] = 7
+    with pytest.raises(RuntimeError, match="expected torch.Tensor"):
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).load_state_dict(bad)
+    net = jn.Sequential(jn.Linear(3, 4, rngs=rngs()), jn.BatchNorm1d(4))
+    before = {k: np.asarray(v) for k, v in jn.state_dict(net).items()}
+    with pytest.raises(CheckpointError, match="'1.num_batches_tracked', expected an array or tensor .* received int"):
+        jn.load_state_dict(net, bad, strict=False)
+    for k, v in jn.state_dict(net).items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("bad,err", [(jnp.int32, ValueError), (np.int64, ValueError), (bool, ValueError),
+                                     (jnp.complex64, ValueError), ("not-a-dtype", TypeError)])
+def test_dtype_argument_must_be_floating_not_a_silent_truncation(bad, err):
+    sd = {"0.weight": np.full((4, 3), 2.75, np.float32), "0.bias": np.full(4, -1.5, np.float32)}
+    net = jn.Sequential(jn.Linear(3, 4, rngs=rngs()))
+    before = {k: np.asarray(v) for k, v in jn.state_dict(net).items()}
+    with pytest.raises(err, match="`dtype`"):
+        jn.load_state_dict(net, sd, dtype=bad)
+    with pytest.raises(err, match="`dtype`"):
+        jl.load_state_dict({"params": {"0": {"weight": jnp.zeros((4, 3)), "bias": jnp.zeros(4)}}}, sd, dtype=bad)
+    for k, v in jn.state_dict(net).items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("src", ["float32", "float64", "bfloat16", "float16", "int64"])
+def test_cast_into_float8_e4m3fn_saturates_as_torch_copy(tmp_path, src):
+    # float8_e4m3fn has no infinity: torch saturates overflow and +-inf to +-448 (ml_dtypes gives NaN)
+    vals = [1e4, -1e4, 500.0, 480.0, 479.0, 464.0, 449.0, 448.0, -460.0, 0.3, float("inf"), -float("inf"),
+            float("nan")]
+    t = torch.tensor(vals, dtype=torch.float64)
+    if src == "int64":
+        t = torch.tensor([40000, -40000, 500, 480, 479, 464, 449, 448, -460, 3, 2**40, -(2**40), 0])
+    t = t.to(getattr(torch, src))
+    want = torch.zeros(len(vals), dtype=torch.float8_e4m3fn).copy_(t)
+    for source in ({"w": t}, tmp_path / "w.pt"):
+        torch.save({"w": t}, tmp_path / "w.pt")
+        m = Node()
+        m.w = nnx.Param(jnp.zeros(len(vals), ml_dtypes.float8_e4m3fn))
+        jn.load_state_dict(m, source)
+        assert_state_equals_torch(jn.state_dict(m), {"w": want})
+        m2 = Node()
+        m2.w = nnx.Param(jnp.zeros(len(vals), jnp.float32))
+        jn.load_state_dict(m2, source, dtype=jnp.float8_e4m3fn)
+        assert_state_equals_torch(jn.state_dict(m2), {"w": want})
+
+
+@pytest.mark.parametrize("field,value,frag", [("shape", [True, 16], "invalid shape"),
+                                              ("shape", [16.0], "invalid shape"),
+                                              ("data_offsets", [0.0, 64.0], "invalid data offsets"),
+                                              ("data_offsets", [0, 32, 64], "invalid data offsets")])
+def test_header_fields_of_the_wrong_json_type_are_refused_up_front(tmp_path, field, value, frag):
+    path = tmp_path / "x.safetensors"
+    header, data = _good_file(path)
+    header["0.bias"][field] = value
+    _with_header(path, header, data)
+    with pytest.raises(Exception):  # noqa: B017 - the library refuses it too
+        with safe_open(path, "np") as f:
+            [f.get_tensor(k) for k in f.keys()]
+    for dt in ("F32", "F8_E4M3"):  # float8 entries bypass the library: the header check must catch it
+        h = json.loads(json.dumps(header))
+        if dt == "F8_E4M3":
+            for k in h:
+                if k != "__metadata__":
+                    h[k]["dtype"] = dt
+        _with_header(path, h, data)
+        with pytest.raises(CheckpointError, match=f"x.safetensors' is not a valid .safetensors checkpoint: .*{frag}"):
+            jaxnn.load_file(path)
+
+
+def test_sharding_that_is_not_a_sharding_is_a_type_error_naming_the_key():
+    from jax.sharding import PartitionSpec
+
+    sd = {"0.weight": np.ones((4, 3), np.float32), "0.bias": np.ones(4, np.float32)}
+    net = jn.Sequential(jn.Linear(3, 4, rngs=rngs()))
+    with pytest.raises(TypeError, match=r"`sharding` gave P for '0.(weight|bias)'"):
+        jn.load_state_dict(net, sd, sharding=lambda key: PartitionSpec())
+    with pytest.raises(TypeError, match=r"`sharding` gave str for '0.weight'"):
+        jl.load_state_dict({"params": {"0": {"weight": jnp.zeros((4, 3)), "bias": jnp.zeros(4)}}}, sd,
+                           sharding={"0.weight": "x"})
+    with pytest.raises(TypeError, match="`sharding` must be a jax.sharding.Sharding"):
+        jn.load_state_dict(net, sd, sharding=PartitionSpec())
+    # None from a callable or a mapping: no sharding for that key (default device here)
+    jn.load_state_dict(net, sd, sharding=lambda key: None)
+    jn.load_state_dict(net, sd, sharding={"0.weight": None})
+    np.testing.assert_array_equal(jn.state_dict(net)["0.weight"], sd["0.weight"])
+
+
+def test_saving_over_an_earlier_save_removes_its_stale_shards_index_and_single_file(tmp_path):
+    a, b = _nnx_mlp(), _loaded_mlp(_mlp(seed=1))
+    assert not np.array_equal(jn.state_dict(a)["0.weight"], jn.state_dict(b)["0.weight"])
+    (tmp_path / "config.json").write_text("{}")
+    jn.save_state_dict(b, tmp_path, variant="fp16", max_shard_size=300)  # another variant: left alone
+    variant_files = sorted(n for n in os.listdir(tmp_path) if "fp16" in n)
+    for first, second, kwargs in ((a, b, {}), (a, b, {"max_shard_size": 600}), (b, a, {"max_shard_size": 300})):
+        jn.save_state_dict(first, tmp_path, max_shard_size=300)  # 3+ shards and an index
+        files = [os.path.basename(f) for f in jn.save_state_dict(second, tmp_path, **kwargs)]
+        plain = sorted(n for n in os.listdir(tmp_path) if n.startswith("model") and "fp16" not in n)
+        assert plain == sorted(files)  # nothing of the first save is left
+        back = _nnx_mlp()
+        jn.load_state_dict(back, tmp_path)  # the index of the first save would win over model.safetensors
+        assert_state_equals_torch(jn.state_dict(back), jn.state_dict(second))
+    assert sorted(n for n in os.listdir(tmp_path) if "fp16" in n) == variant_files
+    assert (tmp_path / "config.json").exists()

@@ -98,13 +98,14 @@ def load_state_dict(
         ``num_batches_tracked`` may be absent (it keeps its value in ``variables``). Checkpoint
         keys that are one tensor with a loaded key (torch tensors sharing storage, such as
         diffusers' ``Downsample2D`` ``conv``/``Conv2d_0``) are not unexpected.
-      dtype: cast floating values to this dtype (default: each variable's dtype).
+      dtype: cast floating values to this dtype (default: each variable's dtype); a real floating
+        dtype (ValueError otherwise).
       key_map: a callable ``key -> key`` (None drops it) or ``{regex: replacement}`` applied to
         checkpoint keys before matching (``{r"^module\\.": ""}``).
       variant: in a folder, load the ``*.{variant}.safetensors`` files.
       sharding: one ``jax.sharding.Sharding``, a mapping from key, or a callable of the key; each
-        device's slice is read on its own from the file. Without one, a value already sharded
-        over several devices keeps its sharding.
+        device's slice is read on its own from the file. Without one (or where the mapping or callable
+        gives None), a value already sharded over several devices keeps its sharding.
 
     Returns:
       ``(new_variables, LoadResult(missing_keys, unexpected_keys))``; collections other than
@@ -112,7 +113,9 @@ def load_state_dict(
 
     Raises:
       CheckpointError (ValueError): a bad file (named), missing/unexpected keys (strict), shape
-        mismatches, floating values for integer variables, missing keys of abstract variables.
+        mismatches, floating values for integer variables, a non-tensor value (an int in a ``.pt``
+        file) for a variable's key (unmatched ones are only unexpected keys), missing keys of
+        abstract variables.
     """
     ck = open_checkpoint(state_dict, variant=variant).mapped(key_map)
     flat = _flat(variables)

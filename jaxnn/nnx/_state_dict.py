@@ -60,8 +60,8 @@ def _groups(module: nnx.Module, norms: list[str] | None = None) -> dict[int, tup
     for path, node in _walk(module, (), set()):
         if isinstance(node, (nnx.Param, nnx.BatchStat)):
             out.setdefault(id(node), ([], node))[0].append(".".join(path))
-        elif (norms is not None and isinstance(node, _Layer) and isinstance(node._layer, L.BatchNorm)
-              and node._layer.track_running_stats):
+        elif (norms is not None and isinstance(node, _Layer)
+              and isinstance(node._layer, (L.BatchNorm, L.InstanceNorm)) and node._layer.track_running_stats):
             norms.append(".".join(path))
     return out
 
@@ -107,12 +107,13 @@ def load_state_dict(
         with the nearest name suggested). With False they are returned. Shape mismatches are
         always errors. A variable with several names (tied) is satisfied by any one of them; a
         checkpoint key that is one tensor with a loaded key (torch tensors sharing storage) is
-        not unexpected. As in torch, a BatchNorm's ``num_batches_tracked`` may be absent (older
+        not unexpected. As in torch, a BatchNorm's (or InstanceNorm's) ``num_batches_tracked`` may be absent (older
         checkpoints; torch's check applies only to its own state_dicts whose ``_metadata`` says
         version 2): the counter then keeps its value.
       dtype: cast every floating value to this dtype (default: each variable's own dtype; integer
-        buffers such as ``num_batches_tracked`` always keep theirs). float16, bfloat16 and float8
-        values load bit-exactly into variables of their dtype.
+        buffers such as ``num_batches_tracked`` always keep theirs); it must be a real floating
+        dtype. float16, bfloat16 and float8 values load bit-exactly into variables of their dtype;
+        other casts round as torch's ``copy_`` does (float8_e4m3fn saturates overflow to +-448).
       key_map: rewrite checkpoint keys before matching: a callable ``key -> key`` (None drops the
         key) or a mapping ``{regex: replacement}`` applied in order with ``re.sub``, e.g.
         ``{r"^module\\.": ""}`` for DDP checkpoints or ``{r"^model\\.diffusion_model\\.": ""}``.
@@ -120,10 +121,11 @@ def load_state_dict(
       variant: in a folder, load ``*.{variant}.safetensors`` (and its index) instead of the plain
         files, as ``from_pretrained(variant=...)``.
       sharding: place each variable as it is read: one ``jax.sharding.Sharding`` for all, a
-        mapping from key to sharding, or a callable ``key -> sharding``. Without one, a variable
-        already sharded over several devices keeps its sharding; others go to the default device.
-        Each device's slice is read on its own from a ``.safetensors`` file, so the host never
-        holds a whole sharded tensor (with an abstract module, never the whole model).
+        mapping from key to sharding, or a callable ``key -> sharding``. Without one (or for a key
+        the mapping or callable gives None), a variable already sharded over several devices keeps
+        its sharding; others go to the default device. Each device's slice is read on its own
+        from a ``.safetensors`` file, so the host never holds a whole sharded tensor (with an
+        abstract module, never the whole model).
 
     Returns:
       ``LoadResult(missing_keys, unexpected_keys)``.
@@ -131,9 +133,12 @@ def load_state_dict(
     Raises:
       CheckpointError (ValueError): a bad file (named; truncated, offsets out of range or
         overlapping, unknown dtype, a missing shard), missing/unexpected keys (strict), shape
-        mismatches, a floating value for an integer variable, missing keys of an abstract module;
-        nothing is loaded then. A path that does not exist raises it as ``CheckpointNotFoundError``
-        (also a ``FileNotFoundError``). TypeError: a value that is not an array.
+        mismatches, a floating value for an integer variable, a value that is not a tensor (a
+        ``.pt`` file may hold ints beside its tensors: those are merely unexpected keys unless a
+        variable has their name), missing keys of an abstract module; nothing is loaded then. A
+        path that does not exist raises it as ``CheckpointNotFoundError`` (also a
+        ``FileNotFoundError``). ValueError: ``dtype`` not a floating dtype. TypeError: a
+        ``sharding`` that gives something other than a ``jax.sharding.Sharding`` or None.
 
     Differences from PyTorch: a path is accepted as well as a mapping; keys are not mapped by
     torch's ``_load_from_state_dict`` hooks (use ``key_map``).
@@ -180,7 +185,9 @@ def save_state_dict(
       max_shard_size: bytes per shard, an int or a string such as ``"5GB"`` (folder only).
       variant: file names with the variant (``model.fp16.safetensors``,
         ``model.safetensors.index.fp16.json``), as ``save_pretrained(variant=...)``.
-      weights_name: the file name in a folder.
+      weights_name: the file name in a folder. Files an earlier save of the same name and variant
+        left there (other shards, the index, the single file) are removed, as ``save_pretrained``
+        does, so a stale index is never loaded instead of the new file.
 
     A variable the module reaches under several names (tied) is written once, under the first
     name in attribute order, as safetensors and ``save_pretrained`` write shared tensors.
