@@ -412,6 +412,35 @@ def bench_layers(quick: bool) -> str:
                      ["case", "jaxnn ms", "torch ms", "jax.nn.dot_product_attention ms", "jaxnn/torch",
                       "jaxnn peak MiB", "torch peak MiB", "jax.nn peak MiB"], rows))
 
+    # scaled_dot_product_attention's two paths forced (issue 18): the plain L x S formula and the
+    # chunked (flash-attention-2 style) one that large inputs take; forward and gradient, with the
+    # compiled programs' temporary memory.
+    from jaxnn.functional._attention import _sdpa_path
+
+    shape = (1, 8, 4096, 64) if not quick else (1, 2, 96, 8)
+    blocks = {} if not quick else {"block_q": 32, "block_k": 32}
+    q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32)) for _ in range(3))
+    fns, temps = {}, {}
+    for path in ("plain", "chunked"):
+        with _sdpa_path(path, **blocks):  # fresh functions, traced (compiled) inside the block
+            fwd = jax.jit(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            grad = jax.jit(jax.grad(lambda q, k, v: jnp.sum(F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+                                    argnums=(0, 1, 2)))
+            for name, f in (("forward", fwd), ("gradient", grad)):
+                compiled = f.lower(q, k, v).compile()  # timed as compiled here: no retrace outside
+                temps[path, name] = compiled.memory_analysis().temp_size_in_bytes / 2**20
+                fns[path, name] = jax_call(compiled, q, k, v)
+    rows = []
+    for name in ("forward", "gradient"):
+        t = stats_ms_interleaved({p: fns[p, name] for p in ("plain", "chunked")}, repeats=reps if name == "forward"
+                                 else max(2, reps // 3))
+        rows.append([f"causal {shape} {name}", spread(t["plain"]), spread(t["chunked"]),
+                     f"{t['chunked'][1] / t['plain'][1]:.2f}", f"{temps['plain', name]:.0f}",
+                     f"{temps['chunked', name]:.0f}"])
+    out.append(table("scaled_dot_product_attention: plain vs chunked path (float32)",
+                     ["case", "plain ms", "chunked ms", "chunked/plain", "plain XLA temp MiB",
+                      "chunked XLA temp MiB"], rows))
+
     # nearest x2 upsampling (every SD up block) and a BatchNorm2d training step.
     rows = []
     shape = (2, 320, 64, 64) if not quick else (1, 4, 8, 8)

@@ -6,7 +6,8 @@ A description (a subclass of :class:`Layer`, a frozen dataclass) holds
   the :mod:`jaxnn.functional` op uses (one place per rule, one wording);
 - its named variables (:meth:`Layer.variables`): each a :class:`Var` with a shape, an initialiser
   that reproduces torch's ``reset_parameters`` and a kind: ``"parameter"``, ``"buffer"``
-  (persistent: in the state_dict, like ``running_mean``) or ``"nonpersistent"`` (not in it);
+  (persistent: in the state_dict, like ``running_mean``), ``"nonpersistent"`` (not in it) or
+  ``"frozen"`` (a parameter with ``requires_grad=False``: in the state_dict, not trained);
 - its apply function (:meth:`Layer.apply`), which calls :mod:`jaxnn.functional` and returns the
   output and the new values of any buffers it updates.
 
@@ -31,7 +32,7 @@ from .functional._batchnorm import _batch_norm
 from .functional._conv import conv_arguments
 from .functional._dropout import check_dropout_p
 
-Kind = Literal["parameter", "buffer", "nonpersistent"]
+Kind = Literal["parameter", "buffer", "nonpersistent", "frozen"]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 Approximate = Literal["none", "tanh"]
 Values = Mapping[str, Any]
@@ -55,10 +56,12 @@ class Normal:
     """``N(0, std^2)`` (torch's ``nn.Embedding`` weight: ``normal_()``)."""
 
     std: float = 1.0
+    zero_row: int | None = None  # nn.Embedding's padding_idx row, zeroed after the draw
     random: ClassVar[bool] = True
 
     def __call__(self, key: jax.Array | None, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-        return self.std * jax.random.normal(_need_key(key), shape, dtype)
+        out = self.std * jax.random.normal(_need_key(key), shape, dtype)
+        return out if self.zero_row is None else out.at[self.zero_row].set(0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +75,18 @@ class Constant:
         return jnp.full(shape, self.value, dtype)
 
 
-Init = Uniform | Normal | Constant
+@dataclasses.dataclass(frozen=True, eq=False)
+class Given:
+    """A given initial value (``nn.Embedding(_weight=...)``, ``from_pretrained``), as it is."""
+
+    value: Any
+    random: ClassVar[bool] = False
+
+    def __call__(self, key: jax.Array | None, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+        return jnp.asarray(self.value)
+
+
+Init = Uniform | Normal | Constant | Given
 ZEROS, ONES = Constant(0.0), Constant(1.0)
 
 
@@ -525,6 +539,86 @@ class Dropout(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
+class DropoutVariant(Layer):
+    """``nn.Dropout1d/2d/3d``, ``nn.AlphaDropout``, ``nn.FeatureAlphaDropout``: ``fn`` is the
+    :mod:`jaxnn.functional` op, called as torch's forward calls it (``fn(input, p, training,
+    inplace)``); identity in eval mode; draws from the ``dropout`` stream in training."""
+
+    fn: Callable[..., jax.Array]
+    p: float = 0.5
+    inplace: bool = False
+    mode_attribute: ClassVar[str | None] = "deterministic"
+    stochastic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _set(self, p=check_dropout_p(self.p))
+
+    def attributes(self) -> dict[str, Any]:
+        return {"p": self.p, "inplace": self.inplace}
+
+    def needs_rng(self, training: bool) -> bool:
+        return training and 0.0 < self.p < 1.0
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return self.fn(input, self.p, training, self.inplace, rng=rng), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedding(Layer):
+    """``nn.Embedding``: ``weight`` ``(num_embeddings, embedding_dim)`` ~ N(0, 1) with the
+    ``padding_idx`` row zeroed; ``freeze`` (torch's ``_freeze`` / ``from_pretrained(freeze=True)``)
+    makes it a ``"frozen"`` variable. With ``max_norm`` apply returns the renormalised weight as an
+    update, as torch's forward rescales the rows in place."""
+
+    num_embeddings: int
+    embedding_dim: int
+    padding_idx: int | None = None
+    max_norm: float | None = None
+    norm_type: float = 2.0
+    scale_grad_by_freq: bool = False
+    sparse: bool = False
+    freeze: bool = False
+    param_dtype: Any = None
+    weight: Any = dataclasses.field(default=None, compare=False, repr=False)  # torch's `_weight`
+
+    def __post_init__(self) -> None:
+        from .functional._embedding import canonical_padding_idx
+
+        _count(self.num_embeddings, "num_embeddings", positive=False)
+        _count(self.embedding_dim, "embedding_dim", positive=False)
+        if self.weight is not None:
+            shape = tuple(getattr(self.weight, "shape", ()))
+            if shape != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(
+                    f"Shape of weight does not match num_embeddings and embedding_dim: `_weight` has shape {shape}, "
+                    f"expected {(self.num_embeddings, self.embedding_dim)}."
+                )
+        _set(self, padding_idx=canonical_padding_idx(self.padding_idx, self.num_embeddings),
+             param_dtype=param_dtype(self.param_dtype))
+
+    def attributes(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("num_embeddings", "embedding_dim", "padding_idx", "max_norm",
+                                              "norm_type", "scale_grad_by_freq", "sparse")}
+
+    def variables(self) -> dict[str, Var | None]:
+        kind: Kind = "frozen" if self.freeze else "parameter"
+        shape = (self.num_embeddings, self.embedding_dim)
+        if self.weight is not None:  # torch keeps the given tensor, padding row included
+            return {"weight": Var(shape, Given(self.weight), kind, jnp.result_type(self.weight))}
+        return {"weight": Var(shape, Normal(1.0, self.padding_idx), kind)}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        w = v["weight"]
+        out = F.embedding(input, w, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                          self.sparse)
+        if self.max_norm is None:
+            return out, {}
+        return out, {"weight": jax.lax.stop_gradient(F.embedding_renorm(w, input, self.max_norm, self.norm_type))}
+
+
+@dataclasses.dataclass(frozen=True)
 class BatchNorm(Layer):
     """``nn.BatchNorm{n}d``: ``weight``/``bias`` (affine), buffers ``running_mean``,
     ``running_var``, ``num_batches_tracked`` (track_running_stats)."""
@@ -718,6 +812,36 @@ class PixelShuffle(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
+class Pool(Layer):
+    """``nn.MaxPool{n}d``, ``nn.AvgPool{n}d``, ``nn.LPPool{n}d``, ``nn.AdaptiveAvgPool{n}d`` and
+    ``nn.AdaptiveMaxPool{n}d``: ``jaxnn.functional.<kind>_pool{n}d`` with the stored arguments, no
+    variables. ``config`` holds torch's constructor arguments in torch's order, stored as torch
+    stores them (max/avg: ``stride=None`` as ``kernel_size``; AvgPool1d: 1-tuples); they are checked
+    at the call, as torch does."""
+
+    kind: Literal["max", "avg", "lp", "adaptive_avg", "adaptive_max"]
+    n: int
+    config: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        cfg = dict(self.config)
+        if self.kind in ("max", "avg") and cfg["stride"] is None:  # LPPool keeps None
+            cfg["stride"] = cfg["kernel_size"]
+        if self.kind == "avg" and self.n == 1:  # nn.AvgPool1d stores _single(...) of these
+            for k in ("kernel_size", "stride", "padding"):
+                v = cfg[k]
+                cfg[k] = tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else (v,)
+        _set(self, config=tuple(cfg.items()))
+
+    def attributes(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return getattr(F, f"{self.kind}_pool{self.n}d")(input, **dict(self.config)), {}
+
+
+@dataclasses.dataclass(frozen=True)
 class RMSNorm(Layer):
     """``nn.RMSNorm``: ``weight`` (ones, shape ``normalized_shape``) with ``elementwise_affine``."""
 
@@ -740,3 +864,282 @@ class RMSNorm(Layer):
     def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
               **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
         return F.rms_norm(input, self.normalized_shape, v["weight"], self.eps), {}
+
+
+# --- instance/local-response norms, distances, padding, Unflatten, Bilinear (issue #12) -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceNorm(Layer):
+    """``nn.InstanceNorm{n}d``: ``weight``/``bias`` (affine), buffers ``running_mean``,
+    ``running_var``, ``num_batches_tracked`` (track_running_stats; the counter is never advanced,
+    as torch's). Batch statistics in training mode, and in eval mode too unless
+    ``track_running_stats`` (torch's ``self.training or not self.track_running_stats``)."""
+
+    n: int
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    param_dtype: Any = None
+    bias: bool = True
+    mode_attribute: ClassVar[str | None] = "use_running_average"
+
+    def __post_init__(self) -> None:
+        _count(self.num_features, "num_features", positive=False)
+        _set(self, param_dtype=param_dtype(self.param_dtype))
+
+    def attributes(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats}
+
+    def variables(self) -> dict[str, Var | None]:
+        return BatchNorm.variables(self)  # type: ignore[arg-type]  # the same names, shapes and inits
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        from .functional._instance_norm import _instance_norm
+
+        unbatched_ndim = self.n + 1
+        if input.ndim not in (unbatched_ndim, unbatched_ndim + 1):
+            raise ValueError(f"expected {unbatched_ndim}D or {unbatched_ndim + 1}D input (got {input.ndim}D input)")
+        feature_dim = input.ndim - unbatched_ndim
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"expected input's size at dim={feature_dim} to match num_features ({self.num_features}), "
+                    f"but got: {input.shape[feature_dim]}."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. You can silence this warning by "
+                "not passing in num_features, which is not used because affine=False",
+                UserWarning, stacklevel=4,
+            )
+        x = input[None] if input.ndim == unbatched_ndim else input
+        use_input_stats = training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        out, mean, var = _instance_norm(x, v["running_mean"], v["running_var"], v["weight"], v["bias"],
+                                        use_input_stats, momentum, self.eps)
+        updates: dict[str, jax.Array] = {}
+        if use_input_stats and v["running_mean"] is not None:
+            updates["running_mean"], updates["running_var"] = mean, var
+        return (out[0] if input.ndim == unbatched_ndim else out), updates
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalResponseNorm(Layer):
+    """``nn.LocalResponseNorm(size, alpha, beta, k)``; checked at the call, as torch does."""
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Softmax2d(Layer):
+    """``nn.Softmax2d``: softmax over the channels of a 3-D or 4-D input (dim -3)."""
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead")
+        return F.softmax(input, -3), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class PairFunction(Layer):
+    """``nn.CosineSimilarity`` / ``nn.PairwiseDistance``: a function of ``(x1, x2)`` with the stored
+    arguments (``config``: the function's keyword arguments, ``names``: torch's attribute names)."""
+
+    fn: Callable[..., jax.Array]
+    config: tuple[tuple[str, Any], ...] = ()
+    names: tuple[tuple[str, str], ...] = ()
+
+    def attributes(self) -> dict[str, Any]:
+        rename = dict(self.names)
+        return {rename.get(k, k): val for k, val in self.config}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return self.fn(input, kwargs["x2"], **dict(self.config)), {}
+
+
+def pad_amounts(padding: Any, n: int) -> tuple[int, ...]:
+    """torch's padding modules' ``_ntuple(2n)``: an int repeated ``2n`` times, a sequence as it is
+    (its length and values are checked by :func:`jaxnn.functional.pad` at the call, as torch's)."""
+    if is_int(padding):
+        return (int(padding),) * (2 * n)
+    if isinstance(padding, Sequence) and not isinstance(padding, str):
+        return tuple(padding)
+    raise TypeError(f"`padding` must be an int or a tuple of ints, got {padding!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pad(Layer):
+    """``nn.ZeroPad{n}d``, ``ConstantPad{n}d``, ``ReflectionPad{n}d``, ``ReplicationPad{n}d``,
+    ``CircularPad{n}d``: :func:`jaxnn.functional.pad` with the stored amounts."""
+
+    n: int
+    mode: Literal["constant", "reflect", "replicate", "circular"]
+    padding: Any
+    value: float | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, padding=pad_amounts(self.padding, self.n))
+
+    def attributes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"padding": self.padding}
+        if self.mode == "constant":
+            out["value"] = self.value
+        return out
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        if self.mode == "circular" and input.ndim not in (self.n + 1, self.n + 2):
+            raise ValueError(f"expected {self.n + 1}D or {self.n + 2}D input (got {input.ndim}D input)")
+        return F.pad(input, self.padding, self.mode, self.value if self.mode == "constant" else None), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Unflatten(Layer):
+    """``nn.Unflatten(dim, unflattened_size)``: ``dim`` is an int (named tensors do not exist
+    here); the sizes are a tuple or list of ints, one of them may be -1."""
+
+    dim: int
+    unflattened_size: Any
+
+    def __post_init__(self) -> None:
+        if not is_int(self.dim):
+            raise TypeError(
+                f"invalid type for `dim` {type(self.dim).__name__}: an int is required (torch's str `dim` is for "
+                "named tensors, which JAX does not have)."
+            )
+        size = self.unflattened_size
+        if not isinstance(size, list | tuple):
+            raise TypeError(f"unflattened_size must be a tuple of ints, but found type {type(size).__name__}")
+        for i, s in enumerate(size):
+            if not is_int(s):
+                raise TypeError(
+                    f"unflattened_size must be tuple of ints, but found element of type {type(s).__name__} at pos {i}"
+                )
+        _set(self, dim=int(self.dim), unflattened_size=tuple(int(s) for s in size))
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        d = canonical_dim(self.dim, input.ndim)
+        sizes = list(self.unflattened_size)
+        if input.ndim == 0:
+            raise ValueError("unflatten: `input` must have at least 1 dimension, got a 0-d array.")
+        if not sizes:
+            raise ValueError("unflatten: sizes must be non-empty")
+        length = input.shape[d]
+        unknown = [i for i, s in enumerate(sizes) if s == -1]
+        if len(unknown) > 1 or any(s < -1 for s in sizes):
+            raise ValueError(f"unflatten: `unflattened_size` {tuple(sizes)} may hold one -1 and non-negative sizes.")
+        known = math.prod(s for s in sizes if s != -1)
+        if unknown:
+            if known == 0 or length % known:
+                raise ValueError(
+                    f"unflatten: Provided sizes {sizes} don't multiply up to the size of dim {self.dim} "
+                    f"({length}) in the input tensor"
+                )
+            sizes[unknown[0]] = length // known
+        elif known != length:
+            raise ValueError(
+                f"unflatten: Provided sizes {sizes} don't multiply up to the size of dim {self.dim} ({length}) in "
+                "the input tensor"
+            )
+        return jnp.reshape(input, input.shape[:d] + tuple(sizes) + input.shape[d + 1 :]), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bilinear(Layer):
+    """``nn.Bilinear``: ``weight`` ``(out, in1, in2)`` and ``bias`` ``(out,)``, both
+    ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``."""
+
+    in1_features: int
+    in2_features: int
+    out_features: int
+    bias: bool = True
+    param_dtype: Any = None
+    compute_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        if not is_int(self.in1_features) or self.in1_features <= 0:  # torch's reset_parameters check
+            raise ValueError(f"in1_features must be > 0, but got (in1_features={self.in1_features}) (the "
+                             "initialisation bound is 1/sqrt(in1_features)).")
+        for name in ("in2_features", "out_features"):
+            _count(getattr(self, name), name, positive=False)
+        _set(self, bias=bool(self.bias), param_dtype=param_dtype(self.param_dtype))
+
+    def attributes(self) -> dict[str, Any]:
+        return {"in1_features": self.in1_features, "in2_features": self.in2_features,
+                "out_features": self.out_features, "compute_dtype": self.compute_dtype}
+
+    def variables(self) -> dict[str, Var | None]:
+        init = Uniform(1.0 / math.sqrt(self.in1_features))
+        return {"weight": Var((self.out_features, self.in1_features, self.in2_features), init),
+                "bias": Var((self.out_features,), init) if self.bias else None}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x1, x2, w, b = promote(self.compute_dtype, input, kwargs["input2"], v["weight"], v["bias"])
+        return F.bilinear(x1, x2, w, b), {}
+
+
+# --- losses (torch.nn's *Loss modules over jaxnn/functional/_loss.py) ---------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Loss(Layer):
+    """A torch loss module: ``jaxnn.functional.<fn>(*inputs, **config, **buffers)``. ``config`` holds
+    torch's module attributes (``reduction`` already resolved from the deprecated ``size_average`` /
+    ``reduce``, as torch's ``_Loss.__init__`` does); ``buffers`` the constructor's tensors, registered
+    as persistent buffers under torch's names (``weight``, ``pos_weight``; None: not in the state_dict)."""
+
+    fn: str
+    config: tuple[tuple[str, Any], ...] = ()
+    buffers: tuple[tuple[str, Any], ...] = ()
+
+    def attributes(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def variables(self) -> dict[str, Var | None]:
+        out: dict[str, Var | None] = {}
+        for name, value in self.buffers:
+            if value is None:
+                out[name] = None
+                continue
+            if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+                raise TypeError(f"`{name}` must be an array or None, got {type(value).__name__}.")
+            arr = jnp.asarray(value)
+            out[name] = Var(tuple(arr.shape), Given(arr), "buffer", arr.dtype)
+        return out
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        fn = getattr(F, self.fn)
+        return fn(input, *kwargs["others"], **dict(self.config), **{n: v[n] for n, _ in self.buffers}), {}
+
+
+def loss_layer(fn: str, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+               buffers: tuple[tuple[str, Any], ...] = (), **config: Any) -> Loss:
+    """Build a :class:`Loss`; the deprecated ``size_average`` / ``reduce`` set ``reduction`` with
+    torch's legacy rule and warning."""
+    from .functional._loss import legacy_reduction
+
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    if fn == "multi_margin_loss":  # nn.MultiMarginLoss's own constructor checks
+        if config["p"] != 1 and config["p"] != 2:
+            raise ValueError(f"only p == 1 and p == 2 supported: `p` (={config['p']}) must be 1 or 2.")
+        weight = dict(buffers)["weight"]
+        if weight is not None and getattr(weight, "ndim", 1) != 1:
+            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.ndim}D instead")
+    return Loss(fn, (("reduction", reduction), *config.items()), buffers)

@@ -43,6 +43,14 @@ LAYERS = [
     ("BatchNorm3d", (2, 1e-5, 0.3), {}, (2, 2, 3, 2, 2)),
     ("Dropout", (0.3,), {}, (4, 6)),
     ("Dropout", (0.0,), {}, (4, 6)),
+    ("Dropout1d", (0.3,), {}, (4, 6, 5)),
+    ("Dropout2d", (0.5,), {}, (2, 3, 4, 4)),
+    ("Dropout2d", (0.0,), {}, (2, 3, 4, 4)),
+    ("Dropout3d", (0.2,), {}, (3, 2, 2, 2)),
+    ("AlphaDropout", (0.2,), {}, (4, 6)),
+    ("FeatureAlphaDropout", (0.4,), {}, (2, 3, 4)),
+    ("Embedding", (10, 3), {"padding_idx": 2}, (2, 5)),
+    ("Embedding", (6, 4, -1), {"scale_grad_by_freq": True}, (7,)),
     ("Flatten", (), {}, (2, 3, 4)),
     ("Flatten", (0, 1), {}, (2, 3, 4)),
     ("Identity", (), {}, (2, 3)),
@@ -55,11 +63,61 @@ LAYERS = [
     ("UpsamplingBilinear2d", ((5, 7),), {}, (2, 3, 3, 4)),
     ("PixelShuffle", (2,), {}, (2, 8, 3, 3)),
     ("PixelUnshuffle", (2,), {}, (1, 2, 4, 6)),
+    ("MaxPool1d", (3, 2, 1), {"ceil_mode": True}, (2, 3, 9)),
+    ("MaxPool2d", ((3, 2),), {"dilation": (1, 2), "padding": 1}, (2, 3, 7, 8)),
+    ("MaxPool3d", (2,), {"stride": 1}, (3, 4, 4, 4)),
+    ("AvgPool1d", (3, 2, 1), {"count_include_pad": False}, (3, 9)),
+    ("AvgPool2d", (3, 2, 1, True), {"divisor_override": 4}, (2, 3, 7, 8)),
+    ("AvgPool3d", (2,), {}, (1, 2, 4, 4, 4)),
+    ("LPPool1d", (2, 3), {}, (2, 3, 9)),
+    ("LPPool2d", (1, (2, 3), 1, True), {}, (2, 3, 7, 8)),
+    ("LPPool3d", (2, 2), {}, (1, 2, 4, 4, 4)),
+    ("AdaptiveAvgPool1d", (4,), {}, (2, 3, 9)),
+    ("AdaptiveAvgPool2d", ((3, None),), {}, (2, 3, 7, 8)),
+    ("AdaptiveAvgPool3d", (2,), {}, (2, 4, 5, 3)),
+    ("AdaptiveMaxPool1d", (4,), {}, (2, 3, 9)),
+    ("AdaptiveMaxPool2d", ((None, 3),), {}, (2, 3, 7, 8)),
+    ("AdaptiveMaxPool3d", ((2, 1, 3),), {}, (1, 2, 4, 5, 3)),
     ("RMSNorm", ((3, 4),), {}, (2, 3, 4)),
     ("RMSNorm", (4, 1e-5, False), {}, (3, 4)),
+    ("InstanceNorm1d", (3,), {}, (2, 3, 6)),
+    ("InstanceNorm1d", (3,), {"affine": True, "track_running_stats": True}, (3, 5)),
+    ("InstanceNorm2d", (3, 1e-3, 0.3, True, True), {}, (2, 3, 4, 4)),
+    ("InstanceNorm2d", (3,), {"track_running_stats": True, "momentum": None}, (2, 3, 3, 3)),
+    ("InstanceNorm3d", (2,), {"affine": True, "bias": False}, (2, 2, 3, 2, 2)),
+    ("LocalResponseNorm", (3,), {}, (2, 5, 4)),
+    ("LocalResponseNorm", (2, 0.3, 0.5, 2.0), {}, (2, 4, 3, 3)),
+    ("Softmin", (1,), {}, (2, 3)),
+    ("Softmax2d", (), {}, (2, 3, 4, 4)),
+    ("Softmax2d", (), {}, (3, 2, 4)),
+    ("ZeroPad1d", (2,), {}, (2, 3, 4)),
+    ("ZeroPad2d", ((1, 0, 2, 1),), {}, (2, 3, 4, 4)),
+    ("ZeroPad3d", (1,), {}, (1, 2, 2, 2, 2)),
+    ("ConstantPad1d", ((1, -1), 2.5), {}, (2, 3)),
+    ("ConstantPad2d", (2, -1.0), {}, (1, 3, 3)),
+    ("ConstantPad3d", ((1, 0, 0, 1, 2, 0), 0.5), {}, (1, 2, 2, 2, 2)),
+    ("ReflectionPad1d", (2,), {}, (2, 3, 5)),
+    ("ReflectionPad2d", ((1, 2, 0, 1),), {}, (3, 4, 4)),
+    ("ReflectionPad3d", (1,), {}, (1, 1, 3, 3, 3)),
+    ("ReplicationPad1d", ((3, 1),), {}, (3, 4)),
+    ("ReplicationPad2d", (2,), {}, (1, 2, 3, 3)),
+    ("ReplicationPad3d", ((1, 0, 1, 0, 0, 2),), {}, (1, 2, 2, 2, 2)),
+    ("CircularPad1d", (1,), {}, (2, 3, 4)),
+    ("CircularPad2d", ((1, 2, 0, 1),), {}, (2, 3, 3)),
+    ("CircularPad3d", (1,), {}, (1, 1, 2, 3, 3)),
+    ("Unflatten", (1, (2, 3)), {}, (2, 6, 4)),
+    ("Unflatten", (-1, [2, -1]), {}, (3, 8)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)]
-RANDOM_IN_TRAINING = {"Dropout"}
+RANDOM_IN_TRAINING = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}
+INTEGER_INPUT = {"Embedding"}  # indices in [0, args[0])
+
+
+def _input(name, args, shape, rng=None):
+    """A layer's input: indices for Embedding (ones when no rng), float32 otherwise."""
+    if name in INTEGER_INPUT:
+        return np.ones(shape, np.int32) if rng is None else rng.integers(0, args[0], shape).astype(np.int32)
+    return np.ones(shape, np.float32) if rng is None else rng.standard_normal(shape).astype(np.float32)
 
 
 def _linen_kwargs(name, kwargs):
@@ -82,7 +140,7 @@ def _sd(t):
 def test_state_dict_matches_torch(name, args, kwargs, shape):
     t, m, lm = _build(name, args, kwargs)
     want = _sd(t)
-    x = jnp.ones(shape)
+    x = jnp.asarray(_input(name, args, shape))
     for got in (jn.state_dict(m), jl.state_dict(lm.init(jax.random.key(0), x))):
         assert set(got) == set(want)
         for k, v in want.items():
@@ -102,10 +160,10 @@ def test_torch_state_dict_loads_and_outputs_match_in_train_and_eval(rng, name, a
                 b.uniform_(0.5, 1.5)
     sd = t.state_dict()
     assert jn.load_state_dict(m, sd) == jn.LoadResult([], [])
-    variables, result = jl.load_state_dict(lm.init(jax.random.key(0), jnp.ones(shape)), sd)
+    variables, result = jl.load_state_dict(lm.init(jax.random.key(0), jnp.asarray(_input(name, args, shape))), sd)
     assert result == jl.LoadResult([], [])
     for step in range(2):
-        x = rng.standard_normal(shape).astype(np.float32)
+        x = _input(name, args, shape, rng)
         for training in (True, False):
             t.train(training)
             m.train() if training else m.eval()
@@ -124,9 +182,11 @@ def test_torch_state_dict_loads_and_outputs_match_in_train_and_eval(rng, name, a
 
 
 def _linen_mode(lm, training):
-    if isinstance(lm, jl.Dropout):
+    if isinstance(lm, jl.Dropout | jl.Dropout1d | jl.Dropout2d | jl.Dropout3d | jl.AlphaDropout
+                  | jl.FeatureAlphaDropout):
         return {"deterministic": not training}
-    if isinstance(lm, jl.BatchNorm1d | jl.BatchNorm2d | jl.BatchNorm3d):
+    if isinstance(lm, jl.BatchNorm1d | jl.BatchNorm2d | jl.BatchNorm3d | jl.InstanceNorm1d | jl.InstanceNorm2d
+                  | jl.InstanceNorm3d):
         return {"use_running_average": not training}
     return {}
 

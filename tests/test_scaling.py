@@ -43,6 +43,8 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+_INDICES = jnp.asarray([[0, 1, 5], [5, 2, 0]])  # embedding's indices: a repeat, the padding row
+
 # Every public function: a call with sample arguments. The first argument is the one that is
 # batched by vmap and differentiated; the others are held fixed.
 SAMPLES = {
@@ -50,6 +52,18 @@ SAMPLES = {
     "batch_norm_running_stats": (lambda x, m, v: F.batch_norm_running_stats(x, m, v)[1],
                                  [_r(4, 3, 5), _r(3), _r(3) ** 2 + 1]),
     "dropout": (lambda x: F.dropout(x, 0.25, rng=jax.random.key(0)), [_r(3, 8)]),
+    "dropout1d": (lambda x: F.dropout1d(x, 0.25, rng=jax.random.key(0)), [_r(3, 4, 8)]),
+    "dropout2d": (lambda x: F.dropout2d(x, 0.25, rng=jax.random.key(0)), [_r(2, 3, 4, 4)]),
+    "dropout3d": (lambda x: F.dropout3d(x, 0.25, rng=jax.random.key(0)), [_r(2, 3, 2, 2, 2)]),
+    "alpha_dropout": (lambda x: F.alpha_dropout(x, 0.25, True, rng=jax.random.key(0)), [_r(3, 8)]),
+    "feature_alpha_dropout": (lambda x: F.feature_alpha_dropout(x, 0.25, True, rng=jax.random.key(0)),
+                              [_r(3, 4, 5)]),
+    "embedding": (lambda w: F.embedding(_INDICES, w, padding_idx=1, scale_grad_by_freq=True), [_r(6, 4)]),
+    "embedding_renorm": (lambda w: F.embedding_renorm(w, _INDICES, 1.0), [_r(6, 4) * 2]),
+    "one_hot": (lambda x: F.one_hot(jnp.argmax(x, -1), 8).astype(x.dtype) * x, [_r(3, 8)]),
+    "multi_head_attention_forward": (
+        lambda q, w, wo: F.multi_head_attention_forward(q, q, q, 8, 2, w, None, None, None, False, 0.0, wo, None)[0],
+        [_r(3, 2, 8), _r(24, 8), _r(8, 8)]),
     "conv1d": (lambda x, w: F.conv1d(x, w, None, 1, 1, padding_mode="reflect"), [_r(2, 4, 9), _r(6, 4, 3)]),
     "conv2d": (lambda x, w: F.conv2d(x, w, None, 2, 1, 1, 2), [_r(2, 4, 8, 8), _r(6, 2, 3, 3)]),
     "conv3d": (lambda x, w: F.conv3d(x, w, None, 1, "same"), [_r(1, 2, 4, 4, 4), _r(3, 2, 2, 3, 2)]),
@@ -78,12 +92,79 @@ SAMPLES = {
     "hardtanh": (lambda x: F.hardtanh(x, -0.5, 0.5), [_r(3, 8)]),
     "scaled_dot_product_attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
                                      [_r(2, 4, 8), _r(2, 6, 8), _r(2, 6, 5)]),
+    "instance_norm": (lambda x, w: F.instance_norm(x, weight=w, bias=w), [_r(2, 4, 6), _r(4)]),
+    "instance_norm_running_stats": (lambda x, m, v: F.instance_norm_running_stats(x, m, v)[1],
+                                    [_r(2, 3, 5), _r(3), _r(3) ** 2 + 1]),
+    "local_response_norm": (lambda x: F.local_response_norm(x, 3, 0.5, 0.75, 2.0), [_r(2, 5, 4)]),
+    "normalize": (lambda x: F.normalize(x, 3.0, -1), [_r(3, 8)]),
+    "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, -1), [_r(3, 8), _r(3, 8)]),
+    "pairwise_distance": (lambda a, b: F.pairwise_distance(a, b), [_r(3, 8), _r(3, 8)]),
+    "softmin": (lambda x: F.softmin(x, -1), [_r(3, 8)]),
+    "bilinear": (lambda a, b, w: F.bilinear(a, b, w), [_r(3, 4), _r(3, 5), _r(2, 4, 5)]),
 }
 ELEMENTWISE = ["celu", "elu", "gelu", "hardshrink", "hardsigmoid", "hardswish", "leaky_relu", "logsigmoid",
                "mish", "relu", "relu6", "selu", "sigmoid", "silu", "softplus", "softshrink", "softsign",
                "swish", "tanh", "tanhshrink"]
 for _name in ELEMENTWISE:
     SAMPLES[_name] = (getattr(F, _name), [_r(3, 8) * 3])
+# Losses (jaxnn/functional/_loss.py): class-index targets are held fixed inside the lambdas.
+_CLS = np.array([0, 3, 7], np.int32)
+SAMPLES.update({
+    "mse_loss": (lambda x, y: F.mse_loss(x, y), [_r(3, 8), _r(3, 8) + 1]),
+    "l1_loss": (lambda x, y: F.l1_loss(x, y, reduction="sum"), [_r(3, 8), _r(3, 8) + 1]),
+    "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.5), [_r(3, 8), _r(3, 8) + 1]),
+    "huber_loss": (lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.5), [_r(3, 8), _r(3, 8) + 1]),
+    "cross_entropy": (lambda x, w: F.cross_entropy(x, _CLS, w, label_smoothing=0.1), [_r(3, 8), _r(8) ** 2 + 0.5]),
+    "nll_loss": (lambda x: F.nll_loss(x, _CLS, reduction="none"), [_r(3, 8)]),
+    "binary_cross_entropy": (lambda z, y: F.binary_cross_entropy(jax.nn.sigmoid(z), y),
+                             [_r(3, 8), np.abs(np.tanh(_r(3, 8)))]),
+    "binary_cross_entropy_with_logits": (
+        lambda x, y, p: F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=p),
+        [_r(3, 8) * 3, np.abs(np.tanh(_r(3, 8))), _r(8) ** 2]),
+    "kl_div": (lambda x, y: F.kl_div(x, y, reduction="batchmean", log_target=True), [_r(3, 8), _r(3, 8) - 1]),
+    "poisson_nll_loss": (lambda x, y: F.poisson_nll_loss(x, y, full=True, reduction="none"),
+                         [_r(3, 8), _r(3, 8) ** 2 * 2]),
+    "gaussian_nll_loss": (lambda x, y, v: F.gaussian_nll_loss(x, y, v, reduction="none"),
+                          [_r(3, 8), _r(3, 8) + 1, _r(3, 8) ** 2 + 0.1]),
+    "cosine_embedding_loss": (lambda a, b, y: F.cosine_embedding_loss(a, b, y, 0.1, reduction="none"),
+                              [_r(3, 8), _r(3, 8) + 1, np.array([1.0, -1.0, 1.0], np.float32)]),
+    "margin_ranking_loss": (lambda a, b, y: F.margin_ranking_loss(a, b, y, 0.2, reduction="none"),
+                            [_r(3, 8), _r(3, 8) + 1, np.sign(_r(3, 8) + 0.1)]),
+    "hinge_embedding_loss": (lambda x, y: F.hinge_embedding_loss(x, y, reduction="none"),
+                             [_r(3, 8), np.sign(_r(3, 8) + 0.1)]),
+    "soft_margin_loss": (lambda x, y: F.soft_margin_loss(x, y, reduction="none"), [_r(3, 8), np.sign(_r(3, 8) + 0.1)]),
+    "multilabel_soft_margin_loss": (lambda x, y: F.multilabel_soft_margin_loss(x, y, reduction="none"),
+                                    [_r(3, 8), (_r(3, 8) > 0).astype(np.float32)]),
+    "triplet_margin_loss": (lambda a, p, n: F.triplet_margin_loss(a, p, n, reduction="none", swap=True),
+                            [_r(3, 8), _r(3, 8) + 0.5, _r(3, 8) - 0.5]),
+    "multi_margin_loss": (lambda x, w: F.multi_margin_loss(x, _CLS, 2, 0.5, w, reduction="none"),
+                          [_r(3, 8), _r(8) ** 2]),
+})
+# Pooling (jaxnn/functional/_pool.py): the pooled values (indices are integers, not differentiable).
+SAMPLES.update({
+    "max_pool1d": (lambda x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True), [_r(2, 3, 9)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, (3, 2), 2, 1, (1, 2)), [_r(2, 3, 7, 8)]),
+    "max_pool3d": (lambda x: F.max_pool3d(x, 2, 1), [_r(2, 3, 4, 4)]),
+    "max_pool1d_with_indices": (lambda x: F.max_pool1d_with_indices(x, 2)[0], [_r(3, 8)]),
+    "max_pool2d_with_indices": (lambda x: F.max_pool2d_with_indices(x, 3, 2, 1, ceil_mode=True)[0],
+                                [_r(2, 3, 7, 8)]),
+    "max_pool3d_with_indices": (lambda x: F.max_pool3d_with_indices(x, 2)[0], [_r(1, 2, 4, 4, 4)]),
+    "avg_pool1d": (lambda x: F.avg_pool1d(x, 3, 2, 1, True, False), [_r(2, 3, 9)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=5), [_r(2, 3, 7, 8)]),
+    "avg_pool3d": (lambda x: F.avg_pool3d(x, 2, 1, 1, count_include_pad=False), [_r(2, 3, 4, 4)]),
+    "adaptive_avg_pool1d": (lambda x: F.adaptive_avg_pool1d(x, 4), [_r(2, 3, 9)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (3, None)), [_r(2, 3, 7, 8)]),
+    "adaptive_avg_pool3d": (lambda x: F.adaptive_avg_pool3d(x, (2, 3, 2)), [_r(2, 3, 5, 4)]),
+    "adaptive_max_pool1d": (lambda x: F.adaptive_max_pool1d(x, 4), [_r(2, 3, 9)]),
+    "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (3, 5)), [_r(2, 3, 7, 8)]),
+    "adaptive_max_pool3d": (lambda x: F.adaptive_max_pool3d(x, 2), [_r(2, 3, 5, 4)]),
+    "adaptive_max_pool1d_with_indices": (lambda x: F.adaptive_max_pool1d_with_indices(x, 4)[0], [_r(2, 3, 9)]),
+    "adaptive_max_pool2d_with_indices": (lambda x: F.adaptive_max_pool2d_with_indices(x, 3)[0], [_r(3, 7, 8)]),
+    "adaptive_max_pool3d_with_indices": (lambda x: F.adaptive_max_pool3d_with_indices(x, 2)[0], [_r(2, 3, 5, 4)]),
+    "lp_pool1d": (lambda x: F.lp_pool1d(x, 2, 3, 2, True), [_r(2, 3, 9)]),
+    "lp_pool2d": (lambda x: F.lp_pool2d(x, 1, (2, 3)), [_r(2, 3, 7, 8)]),
+    "lp_pool3d": (lambda x: F.lp_pool3d(x, 2, 2), [_r(2, 3, 4, 4)]),
+})
 NAMES = sorted(SAMPLES)
 # How many terms one output element sums in each sample (1 for elementwise ops): the tolerance of
 # comparisons between two compiled programs (jit vs eager, remat, scan) follows it, since XLA may
@@ -94,7 +175,18 @@ REDUCTION_SIZE = {
     "batch_norm": 20, "batch_norm_running_stats": 20, "rms_norm": 6,
     "interpolate": 16, "upsample": 4, "upsample_bilinear": 4,
     "scaled_dot_product_attention": 8 * 6,
+    "embedding": 2, "embedding_renorm": 4, "multi_head_attention_forward": 8 * 4,
+    "instance_norm": 6, "instance_norm_running_stats": 10, "local_response_norm": 3, "normalize": 8,
+    "cosine_similarity": 8, "pairwise_distance": 8, "softmin": 8, "bilinear": 20,
 }
+REDUCTION_SIZE.update({  # losses: a mean/sum over every element, or a sum over the class/feature dim
+    "mse_loss": 24, "l1_loss": 24, "cross_entropy": 24, "binary_cross_entropy": 24, "kl_div": 24,
+    "cosine_embedding_loss": 8, "multilabel_soft_margin_loss": 8, "triplet_margin_loss": 8, "multi_margin_loss": 8,
+})
+REDUCTION_SIZE.update({  # pooling: the window size
+    "avg_pool1d": 3, "avg_pool2d": 9, "avg_pool3d": 8, "adaptive_avg_pool1d": 3, "adaptive_avg_pool2d": 3 * 8,
+    "adaptive_avg_pool3d": 3 * 2 * 2, "lp_pool1d": 3, "lp_pool2d": 6, "lp_pool3d": 8,
+})
 
 
 def test_every_public_function_has_a_sample():

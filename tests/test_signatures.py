@@ -45,10 +45,20 @@ NO_TORCH_FUNCTION = {
     "swiglu": "GLU variant; torch has no swiglu",
     "reglu": "GLU variant; torch has no reglu",
     "batch_norm_running_stats": "the running statistics torch's batch_norm updates in place, as values",
+    "embedding_renorm": "the weight torch's embedding(max_norm=...) renormalises in place, as a value",
+    "instance_norm_running_stats": "the running statistics torch's instance_norm updates in place, as values",
 }
 
 # jaxnn names that are another name for a torch function.
 FUNCTION_ALIASES = {"swish": "silu"}  # torch has F.silu only; jaxnn.functional.swish = silu
+
+# torch's boolean_dispatch functions (F.max_pool2d, ...) show only (*args, **kwargs): their signature is
+# that of the variant they dispatch to, which torch also exports (F.max_pool2d_with_indices, ...).
+BOOLEAN_DISPATCH = {f"{k}{n}d": f"{k}{n}d_with_indices" for k in ("max_pool", "adaptive_max_pool") for n in (1, 2, 3)}
+
+# torch builtins whose docstring names an argument differently from their argument parser (the
+# ATen schema): the parser's name is the one a keyword call must use, so it is the one compared.
+DOC_ARGUMENT_NAMES = {"one_hot": {"tensor": "input"}}  # one_hot(tensor=t) is a TypeError, input=t works
 
 
 def _sig(*params: inspect.Parameter) -> inspect.Signature:
@@ -132,6 +142,8 @@ def torch_function_signature(fn) -> inspect.Signature:
     except ValueError:  # a C builtin
         pass
     documented = _doc_signature(fn)
+    renames = DOC_ARGUMENT_NAMES.get(fn.__name__, {})
+    documented = _sig(*(p.replace(name=renames.get(p.name, p.name)) for p in documented.parameters.values()))
     names, kw_only = _schema_keyword_only(fn)
     assert names == list(documented.parameters), (names, documented)
     params, kinds_seen = [], False
@@ -192,13 +204,20 @@ def test_exception_tables_are_not_stale():
         assert name in F.__all__ and not hasattr(TF, name)
     for name, twin in FUNCTION_ALIASES.items():
         assert getattr(F, name) is getattr(F, twin) and not hasattr(TF, name)
+    for name, twin in BOOLEAN_DISPATCH.items():
+        kinds = [p.kind for p in inspect.signature(getattr(TF, name)).parameters.values()]
+        assert kinds == [P.VAR_POSITIONAL, P.VAR_KEYWORD] and hasattr(TF, twin), name
+    for name, renames in DOC_ARGUMENT_NAMES.items():
+        fn = getattr(TF, name)
+        assert set(renames) <= set(_doc_signature(fn).parameters)  # the docstring still says so
+        assert set(renames.values()) <= set(_schema_keyword_only(fn)[0])
     for front, cls, _ in MODULE_EXCEPTIONS:
         assert cls in (jn if front == "nnx" else jl).__all__
 
 
 @pytest.mark.parametrize("name", sorted(set(F.__all__) - set(NO_TORCH_FUNCTION)))
 def test_function_signature_matches_torch(name):
-    twin = getattr(TF, FUNCTION_ALIASES.get(name, name))
+    twin = getattr(TF, BOOLEAN_DISPATCH.get(name, FUNCTION_ALIASES.get(name, name)))
     assert_torch_signature(inspect.signature(getattr(F, name)), torch_function_signature(twin), f"F.{name}")
 
 

@@ -58,7 +58,7 @@ class _Layer(nn.Module):
                     key = self.make_rng("params")
                 return v.init(key, v.shape, dtype)
 
-            if var.kind == "parameter":
+            if var.kind in ("parameter", "frozen"):  # linen has no requires_grad: mask frozen ones in optax
                 values[name] = self.param(name, init)
             else:
                 cells[name] = self.variable(_COLLECTIONS[var.kind], name, init)
@@ -70,7 +70,10 @@ class _Layer(nn.Module):
         out, updates = layer.apply(values, input, training=training, rng=rng, **kwargs)
         if not self.is_initializing():  # as flax's BatchNorm: init does not count as a step
             for name, value in updates.items():
-                cells[name].value = value
+                if name in cells:
+                    cells[name].value = value
+                elif self.is_mutable_collection("params"):  # a parameter updated in place (Embedding's max_norm)
+                    self.put_variable("params", name, value)
         return out
 
 
@@ -429,6 +432,136 @@ class Dropout(_Layer):
 
     def __call__(self, input: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
         return self._forward(input, mode=deterministic)
+
+
+_DROPOUT_VARIANT_DOC = """``torch.nn.{name}(p=0.5, inplace=False)`` for flax.linen: :func:`jaxnn.functional.{fn}`.
+
+    Training mode (torch's default; ``deterministic=False`` or unset) draws the mask from
+    ``make_rng("dropout")``: ``apply(..., rngs={{"dropout": key}})``. ``deterministic=True`` (field
+    or call argument, as in flax's Dropout) is the identity. As :class:`jaxnn.nnx.{name}`.
+
+    Args:
+      p: probability of dropping {unit}, in ``[0, 1]``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      deterministic: keyword-only; True is eval mode (None: training mode).
+
+    Shape:
+      {shape}; the same shape out. No variables.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.{name}(0.5).apply({{}}, {example}, rngs={{"dropout": jax.random.key(0)}}).shape
+      {example_shape}
+
+    Differences from PyTorch: masks come from the ``dropout`` key, not torch's generator.
+    """
+
+
+class _DropoutVariant(_Layer):
+    p: float = 0.5
+    inplace: bool = False
+    _: dataclasses.KW_ONLY
+    deterministic: bool | None = None
+    _fn: ClassVar[Any] = None
+
+    def _layer(self) -> L.Layer:
+        return L.DropoutVariant(type(self)._fn, self.p, self.inplace)
+
+    def __call__(self, input: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
+        return self._forward(input, mode=deterministic)
+
+
+class Dropout1d(_DropoutVariant):
+    _fn: ClassVar[Any] = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_DropoutVariant):
+    _fn: ClassVar[Any] = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_DropoutVariant):
+    _fn: ClassVar[Any] = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(_DropoutVariant):
+    _fn: ClassVar[Any] = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(_DropoutVariant):
+    _fn: ClassVar[Any] = staticmethod(F.feature_alpha_dropout)
+
+
+for _c, (_fn, _unit, _shape, _ex, _exs) in {
+    Dropout1d: ("dropout1d", "a channel", "``(N, C, L)`` or ``(C, L)``", "jnp.ones((2, 3, 4))", "(2, 3, 4)"),
+    Dropout2d: ("dropout2d", "a channel", "``(N, C, H, W)``", "jnp.ones((2, 3, 2, 2))", "(2, 3, 2, 2)"),
+    Dropout3d: ("dropout3d", "a channel", "``(N, C, D, H, W)`` or ``(C, D, H, W)``", "jnp.ones((2, 2, 2, 2))",
+                "(2, 2, 2, 2)"),
+    AlphaDropout: ("alpha_dropout", "an element", "any", "jnp.ones((2, 3))", "(2, 3)"),
+    FeatureAlphaDropout: ("feature_alpha_dropout", "a channel", "``(N, C, *)``", "jnp.ones((2, 3, 2))", "(2, 3, 2)"),
+}.items():
+    _c.__doc__ = _DROPOUT_VARIANT_DOC.format(name=_c.__name__, fn=_fn, unit=_unit, shape=_shape, example=_ex,
+                                             example_shape=_exs)
+
+
+class Embedding(_Layer):
+    """``torch.nn.Embedding`` for flax.linen: :func:`jaxnn.functional.embedding`; ``weight`` in
+    ``params``.
+
+    Args:
+      fields: torch's constructor arguments in torch's order, as :class:`jaxnn.nnx.Embedding`'s
+        (``_weight``: an initial weight used as it is; ``_freeze``: see below).
+
+    Shape:
+      input: integer indices (int32/int64) ``(*)``; output ``(*, embedding_dim)``.
+
+    linen has no per-variable ``requires_grad``: a frozen weight (``_freeze=True``,
+    ``from_pretrained``) is in ``params`` like any other, and is kept fixed by masking it in the
+    optimizer (``optax.masked`` / ``optax.set_to_zero``). With ``max_norm`` the output uses the
+    renormalised rows (torch's); the renormalised weight is written back into ``params`` when
+    ``apply`` is given ``mutable=["params"]`` (torch's in-place update), and is otherwise not kept.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> emb = jl.Embedding(10, 3)
+      >>> variables = emb.init(jax.random.key(0), jnp.array([1, 2]))
+      >>> emb.apply(variables, jnp.array([[1, 2]])).shape
+      (1, 2, 3)
+    """
+
+    num_embeddings: int
+    embedding_dim: int
+    padding_idx: int | None = None
+    max_norm: float | None = None
+    norm_type: float = 2.0
+    scale_grad_by_freq: bool = False
+    sparse: bool = False
+    _weight: Any = None
+    _freeze: bool = False
+    device: Any = None
+    dtype: Any = None
+
+    def _layer(self) -> L.Layer:
+        return L.Embedding(self.num_embeddings, self.embedding_dim, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse, bool(self._freeze), self.dtype, self._weight)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """torch's ``Embedding.from_pretrained``: an Embedding whose initial weight is ``embeddings``."""
+        if getattr(embeddings, "ndim", None) != 2:
+            raise ValueError(
+                "Embeddings parameter is expected to be 2-dimensional: `embeddings` has shape "
+                f"{tuple(getattr(embeddings, 'shape', ()))}."
+            )
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, embeddings, freeze)
+
+    @nn.compact
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
 
 
 class GEGLU(nn.Module):
@@ -1220,3 +1353,750 @@ class RMSNorm(_Layer):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:  # torch's RMSNorm.forward(x)
         return self._forward(x)
+
+
+# --- instance/local-response norms, distances, padding, Unflatten, Bilinear (issue #12) -------------
+
+
+class _InstanceNorm(_Layer):
+    num_features: int
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    device: Any = None
+    dtype: Any = None
+    _: dataclasses.KW_ONLY
+    bias: bool = True
+    use_running_average: bool | None = None
+    _n: ClassVar[int] = 0
+
+    def _layer(self) -> L.Layer:
+        return L.InstanceNorm(self._n, self.num_features, self.eps, self.momentum, self.affine,
+                              self.track_running_stats, self.dtype, self.bias)
+
+    @nn.compact
+    def __call__(self, input: jax.Array, *, use_running_average: bool | None = None) -> jax.Array:
+        return self._forward(input, mode=use_running_average)
+
+
+_IN_DOC = """``torch.nn.InstanceNorm{n}d`` for flax.linen: :func:`jaxnn.functional.instance_norm`; params
+    ``weight``, ``bias`` (affine); ``batch_stats`` ``running_mean``, ``running_var``,
+    ``num_batches_tracked`` (track_running_stats).
+
+    Training mode (torch's default; ``use_running_average=False`` or unset) normalises each
+    (sample, channel) with its own statistics and, with ``track_running_stats``, updates the running
+    ones: call ``apply(..., mutable=["batch_stats"])``. ``use_running_average=True`` (field or call
+    argument) is eval mode: the running statistics with ``track_running_stats``, the instance
+    statistics without (torch's rule).
+
+    Args:
+      fields: torch's arguments in torch's order (as :class:`jaxnn.nnx.InstanceNorm{n}d`'s), then
+        keyword-only ``bias`` and ``use_running_average`` (None: training mode).
+
+    Shape:
+      input {shape}; output the same shape.
+
+    Attributes:
+      params: ``weight`` ones, ``bias`` zeros, ``(num_features,)``; absent without ``affine``.
+      batch_stats: ``running_mean`` zeros, ``running_var`` ones, ``num_batches_tracked`` 0 (never
+        advanced, as torch's); absent without ``track_running_stats``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> norm = jl.InstanceNorm{n}d(2)
+      >>> x = jnp.arange(16.0).reshape({example})
+      >>> norm.apply(norm.init(jax.random.key(0), x), x).shape
+      ({example})
+    """
+
+
+class InstanceNorm1d(_InstanceNorm):
+    _n: ClassVar[int] = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    _n: ClassVar[int] = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    _n: ClassVar[int] = 3
+
+
+for _c, _shape, _ex in ((InstanceNorm1d, "``(N, C, L)`` or ``(C, L)``", "1, 2, 8"),
+                        (InstanceNorm2d, "``(N, C, H, W)`` or ``(C, H, W)``", "1, 2, 2, 4"),
+                        (InstanceNorm3d, "``(N, C, D, H, W)`` or ``(C, D, H, W)``", "1, 2, 2, 2, 2")):
+    _c.__doc__ = _IN_DOC.format(n=_c._n, shape=_shape, example=_ex)
+
+
+class LocalResponseNorm(_Layer):
+    """``torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0)`` for flax.linen:
+    :func:`jaxnn.functional.local_response_norm`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.LocalResponseNorm(2).apply({}, jnp.ones((1, 3, 4))).shape
+      (1, 3, 4)
+    """
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def _layer(self) -> L.Layer:
+        return L.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Softmin(_Activation):
+    """``torch.nn.Softmin(dim=None)`` for flax.linen: :func:`jaxnn.functional.softmin`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Softmin(dim=-1).apply({}, jnp.zeros((1, 2)))
+      Array([[0.5, 0.5]], dtype=float32)
+    """
+
+    dim: int | None = None
+    _op: ClassVar[str] = "softmin"
+    _args: ClassVar[tuple[str, ...]] = ("dim",)
+
+
+class Softmax2d(_Layer):
+    """``torch.nn.Softmax2d`` for flax.linen: softmax over dim -3 of a 3-D or 4-D input; no fields.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Softmax2d().apply({}, jnp.zeros((2, 1, 1)))[:, 0, 0]
+      Array([0.5, 0.5], dtype=float32)
+    """
+
+    def _layer(self) -> L.Layer:
+        return L.Softmax2d()
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class CosineSimilarity(_Layer):
+    """``torch.nn.CosineSimilarity(dim=1, eps=1e-8)`` for flax.linen:
+    :func:`jaxnn.functional.cosine_similarity`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.CosineSimilarity().apply({}, jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 2.0]]))
+      Array([0.], dtype=float32)
+    """
+
+    dim: int = 1
+    eps: float = 1e-8
+
+    def _layer(self) -> L.Layer:
+        return L.PairFunction(F.cosine_similarity, (("dim", self.dim), ("eps", self.eps)))
+
+    def __call__(self, x1: jax.Array, x2: jax.Array) -> jax.Array:
+        return self._forward(x1, x2=x2)
+
+
+class PairwiseDistance(_Layer):
+    """``torch.nn.PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)`` for flax.linen:
+    :func:`jaxnn.functional.pairwise_distance`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.PairwiseDistance(eps=0.0).apply({}, jnp.array([[3.0, 4.0]]), jnp.zeros((1, 2)))
+      Array([5.], dtype=float32)
+    """
+
+    p: float = 2.0
+    eps: float = 1e-6
+    keepdim: bool = False
+
+    def _layer(self) -> L.Layer:
+        return L.PairFunction(F.pairwise_distance, (("p", self.p), ("eps", self.eps), ("keepdim", self.keepdim)),
+                              (("p", "norm"),))
+
+    def __call__(self, x1: jax.Array, x2: jax.Array) -> jax.Array:
+        return self._forward(x1, x2=x2)
+
+
+class _Pad(_Layer):
+    padding: int | Sequence[int]
+    _n: ClassVar[int] = 0
+    _mode: ClassVar[str] = "constant"
+
+    def _layer(self) -> L.Layer:
+        value = getattr(self, "value", 0.0) if self._mode == "constant" else None
+        return L.Pad(self._n, self._mode, self.padding, value)  # type: ignore[arg-type]
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _ConstantPad(_Pad):
+    value: float = dataclasses.field(kw_only=False)  # required, after `padding`, as torch's
+
+
+class ZeroPad1d(_Pad):
+    _n: ClassVar[int] = 1
+
+
+class ZeroPad2d(_Pad):
+    _n: ClassVar[int] = 2
+
+
+class ZeroPad3d(_Pad):
+    _n: ClassVar[int] = 3
+
+
+class ConstantPad1d(_ConstantPad):
+    _n: ClassVar[int] = 1
+
+
+class ConstantPad2d(_ConstantPad):
+    _n: ClassVar[int] = 2
+
+
+class ConstantPad3d(_ConstantPad):
+    _n: ClassVar[int] = 3
+
+
+class ReflectionPad1d(_Pad):
+    _n: ClassVar[int] = 1
+    _mode: ClassVar[str] = "reflect"
+
+
+class ReflectionPad2d(_Pad):
+    _n: ClassVar[int] = 2
+    _mode: ClassVar[str] = "reflect"
+
+
+class ReflectionPad3d(_Pad):
+    _n: ClassVar[int] = 3
+    _mode: ClassVar[str] = "reflect"
+
+
+class ReplicationPad1d(_Pad):
+    _n: ClassVar[int] = 1
+    _mode: ClassVar[str] = "replicate"
+
+
+class ReplicationPad2d(_Pad):
+    _n: ClassVar[int] = 2
+    _mode: ClassVar[str] = "replicate"
+
+
+class ReplicationPad3d(_Pad):
+    _n: ClassVar[int] = 3
+    _mode: ClassVar[str] = "replicate"
+
+
+class CircularPad1d(_Pad):
+    _n: ClassVar[int] = 1
+    _mode: ClassVar[str] = "circular"
+
+
+class CircularPad2d(_Pad):
+    _n: ClassVar[int] = 2
+    _mode: ClassVar[str] = "circular"
+
+
+class CircularPad3d(_Pad):
+    _n: ClassVar[int] = 3
+    _mode: ClassVar[str] = "circular"
+
+
+def _pad_docs() -> None:
+    from ..nnx._modules import pad_doc
+
+    for cls in (ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+                ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                CircularPad1d, CircularPad2d, CircularPad3d):
+        cls.__doc__ = pad_doc(cls.__name__[:-2], cls._n, cls._mode, linen=True)
+
+
+_pad_docs()
+
+
+class Unflatten(_Layer):
+    """``torch.nn.Unflatten(dim, unflattened_size)`` for flax.linen; no variables.
+
+    Args:
+      dim, unflattened_size: fields (an int; a tuple or list of ints, one may be -1).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Unflatten(1, (2, -1)).apply({}, jnp.ones((3, 8))).shape
+      (3, 2, 4)
+    """
+
+    dim: int
+    unflattened_size: Sequence[int]
+
+    def _layer(self) -> L.Layer:
+        return L.Unflatten(self.dim, self.unflattened_size)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Bilinear(_Layer):
+    """``torch.nn.Bilinear(in1_features, in2_features, out_features, bias=True, device=None,
+    dtype=None)`` for flax.linen: :func:`jaxnn.functional.bilinear`.
+
+    Args:
+      in1_features, in2_features, out_features, bias, device, dtype: fields, torch's arguments
+        in torch's order; keyword-only ``compute_dtype``.
+
+    Attributes:
+      params: ``weight`` ``(out_features, in1_features, in2_features)`` and ``bias``
+        ``(out_features,)``, both ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> a, b = jnp.ones((2, 3)), jnp.ones((2, 4))
+      >>> m = jl.Bilinear(3, 4, 5)
+      >>> m.apply(m.init(jax.random.key(0), a, b), a, b).shape
+      (2, 5)
+    """
+
+    in1_features: int
+    in2_features: int
+    out_features: int
+    bias: bool = True
+    device: Any = None
+    dtype: Any = None
+    _: dataclasses.KW_ONLY
+    compute_dtype: Any = None
+
+    def _layer(self) -> L.Layer:
+        return L.Bilinear(self.in1_features, self.in2_features, self.out_features, self.bias, self.dtype,
+                          self.compute_dtype)
+
+    @nn.compact
+    def __call__(self, input1: jax.Array, input2: jax.Array) -> jax.Array:
+        return self._forward(input1, input2=input2)
+
+
+# --- pooling ---------------------------------------------------------------------------------------
+
+
+class _MaxPool(_Layer):
+    _N = 0
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] | None = None
+    padding: int | Sequence[int] = 0
+    dilation: int | Sequence[int] = 1
+    return_indices: bool = False
+    ceil_mode: bool = False
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("max", self._N, (("kernel_size", self.kernel_size), ("stride", self.stride),
+                                        ("padding", self.padding), ("dilation", self.dilation),
+                                        ("return_indices", self.return_indices), ("ceil_mode", self.ceil_mode)))
+
+    def __call__(self, input: jax.Array) -> Any:
+        return self._forward(input)
+
+
+class _AvgPool1d(_Layer):
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] | None = None
+    padding: int | Sequence[int] = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("avg", 1, (("kernel_size", self.kernel_size), ("stride", self.stride), ("padding", self.padding),
+                                 ("ceil_mode", self.ceil_mode), ("count_include_pad", self.count_include_pad)))
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AvgPool(_Layer):
+    _N = 0
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] | None = None
+    padding: int | Sequence[int] = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: int | None = None
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("avg", self._N, (("kernel_size", self.kernel_size), ("stride", self.stride),
+                                        ("padding", self.padding), ("ceil_mode", self.ceil_mode),
+                                        ("count_include_pad", self.count_include_pad),
+                                        ("divisor_override", self.divisor_override)))
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _LPPool(_Layer):
+    _N = 0
+    norm_type: float
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] | None = None
+    ceil_mode: bool = False
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("lp", self._N, (("norm_type", self.norm_type), ("kernel_size", self.kernel_size),
+                                       ("stride", self.stride), ("ceil_mode", self.ceil_mode)))
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AdaptiveAvgPool(_Layer):
+    _N = 0
+    output_size: int | None | Sequence[int | None]
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("adaptive_avg", self._N, (("output_size", self.output_size),))
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AdaptiveMaxPool(_Layer):
+    _N = 0
+    output_size: int | None | Sequence[int | None]
+    return_indices: bool = False
+
+    def _layer(self) -> L.Layer:
+        return L.Pool("adaptive_max", self._N, (("output_size", self.output_size),
+                                                 ("return_indices", self.return_indices)))
+
+    def __call__(self, input: jax.Array) -> Any:
+        return self._forward(input)
+
+
+class MaxPool1d(_MaxPool):
+    """``torch.nn.MaxPool1d`` for flax.linen: :func:`jaxnn.functional.max_pool1d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.MaxPool1d(2).apply({}, jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+    _N = 1
+
+
+class MaxPool2d(_MaxPool):
+    """``torch.nn.MaxPool2d`` for flax.linen: :func:`jaxnn.functional.max_pool2d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.MaxPool2d(2).apply({}, jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class MaxPool3d(_MaxPool):
+    """``torch.nn.MaxPool3d`` for flax.linen: :func:`jaxnn.functional.max_pool3d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.MaxPool3d(2).apply({}, jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class AvgPool1d(_AvgPool1d):
+    """``torch.nn.AvgPool1d`` for flax.linen: :func:`jaxnn.functional.avg_pool1d` with the stored
+    fields; no variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AvgPool1d(3, 2, 1).apply({}, jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+
+class AvgPool2d(_AvgPool):
+    """``torch.nn.AvgPool2d`` for flax.linen: :func:`jaxnn.functional.avg_pool2d` with the stored
+    fields; no variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AvgPool2d(3, 2, 1).apply({}, jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class AvgPool3d(_AvgPool):
+    """``torch.nn.AvgPool3d`` for flax.linen: :func:`jaxnn.functional.avg_pool3d` with the stored
+    fields; no variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AvgPool3d(3, 2, 1).apply({}, jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class LPPool1d(_LPPool):
+    """``torch.nn.LPPool1d`` for flax.linen: :func:`jaxnn.functional.lp_pool1d` with the stored
+    fields; no variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.LPPool1d(2, 2).apply({}, jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+    _N = 1
+
+
+class LPPool2d(_LPPool):
+    """``torch.nn.LPPool2d`` for flax.linen: :func:`jaxnn.functional.lp_pool2d` with the stored
+    fields; no variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.LPPool2d(2, 2).apply({}, jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class LPPool3d(_LPPool):
+    """``torch.nn.LPPool3d`` for flax.linen: :func:`jaxnn.functional.lp_pool3d` with the stored
+    fields; no variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.LPPool3d(2, 2).apply({}, jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool1d`` for flax.linen: :func:`jaxnn.functional.adaptive_avg_pool1d` with the stored
+    fields; no variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveAvgPool1d(3).apply({}, jnp.ones((1, 2, 4))).shape
+      (1, 2, 3)
+    """
+
+    _N = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool2d`` for flax.linen: :func:`jaxnn.functional.adaptive_avg_pool2d` with the stored
+    fields; no variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveAvgPool2d(3).apply({}, jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 3, 3)
+    """
+
+    _N = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool3d`` for flax.linen: :func:`jaxnn.functional.adaptive_avg_pool3d` with the stored
+    fields; no variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveAvgPool3d(3).apply({}, jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 3, 3, 3)
+    """
+
+    _N = 3
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool1d`` for flax.linen: :func:`jaxnn.functional.adaptive_max_pool1d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveMaxPool1d(3).apply({}, jnp.ones((1, 2, 4))).shape
+      (1, 2, 3)
+    """
+
+    _N = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool2d`` for flax.linen: :func:`jaxnn.functional.adaptive_max_pool2d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveMaxPool2d(3).apply({}, jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 3, 3)
+    """
+
+    _N = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool3d`` for flax.linen: :func:`jaxnn.functional.adaptive_max_pool3d` with the stored
+    fields; no variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.AdaptiveMaxPool3d(3).apply({}, jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 3, 3, 3)
+    """
+
+    _N = 3

@@ -30,7 +30,15 @@ class Buffer(nnx.Variable):
     that is neither a parameter nor in the state_dict."""
 
 
-_KINDS: dict[str, type[nnx.Variable]] = {"parameter": nnx.Param, "buffer": nnx.BatchStat, "nonpersistent": Buffer}
+class FrozenParam(nnx.BatchStat):
+    """A parameter torch does not train (``requires_grad=False``: ``nn.Embedding(_freeze=True)``,
+    ``Embedding.from_pretrained(freeze=True)``): in the state_dict under its torch name, but not an
+    ``nnx.Param``, so ``nnx.grad`` and ``nnx.Optimizer(..., wrt=nnx.Param)`` leave it alone. (A
+    subclass of ``nnx.BatchStat``, the state_dict's non-parameter kind.)"""
+
+
+_KINDS: dict[str, type[nnx.Variable]] = {"parameter": nnx.Param, "buffer": nnx.BatchStat, "nonpersistent": Buffer,
+                                         "frozen": FrozenParam}
 
 
 class _Layer(nnx.Module):
@@ -474,6 +482,156 @@ class Dropout(_Layer):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         self._build(L.Dropout(p, inplace), rngs)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+_DROPOUT_VARIANT_DOC = """``torch.nn.{name}(p=0.5, inplace=False)``: :func:`jaxnn.functional.{fn}`.
+
+    {what} In training mode (a fresh module; ``model.train()``) the mask is drawn from the
+    ``dropout`` stream of ``rngs`` (else its default stream); in eval mode (``model.eval()``) it is
+    the identity and needs no ``rngs``.
+
+    Args:
+      p: probability of dropping {unit}, in ``[0, 1]``.
+      inplace: accepted and ignored (JAX arrays are immutable).
+      rngs: keyword-only; draws the masks (its ``dropout`` stream, else its default one).
+
+    Shape:
+      {shape}; the same shape out.
+
+    Attributes:
+      deterministic: flax's train/eval switch (False in training mode).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> drop = jn.{name}(0.5, rngs=nnx.Rngs(dropout=0))
+      >>> drop({example}).shape
+      {example_shape}
+      >>> drop.eval()
+      >>> bool((drop({example}) == 1).all())
+      True
+
+    Differences from PyTorch:
+      the masks come from JAX keys, not torch's generator: the same distribution, other positions.
+    """
+
+
+class _DropoutVariant(_Layer):
+    _fn: Any = None
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
+        self._build(L.DropoutVariant(type(self)._fn, p, inplace), rngs)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Dropout1d(_DropoutVariant):
+    _fn = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_DropoutVariant):
+    _fn = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_DropoutVariant):
+    _fn = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(_DropoutVariant):
+    _fn = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(_DropoutVariant):
+    _fn = staticmethod(F.feature_alpha_dropout)
+
+
+_DROPOUT_VARIANTS = {
+    Dropout1d: ("dropout1d", "Zeroes whole channels of ``(N, C, L)`` / ``(C, L)`` input and scales the rest by "
+                "``1 / (1 - p)``.", "a channel", "``(N, C, L)`` or ``(C, L)``", "jnp.ones((2, 3, 4))", "(2, 3, 4)"),
+    Dropout2d: ("dropout2d", "Zeroes whole channels of ``(N, C, H, W)`` input and scales the rest by "
+                "``1 / (1 - p)`` (3-D input: torch's warning and channel-wise 1-D behaviour).", "a channel",
+                "``(N, C, H, W)``", "jnp.ones((2, 3, 2, 2))", "(2, 3, 2, 2)"),
+    Dropout3d: ("dropout3d", "Zeroes whole channels of ``(N, C, D, H, W)`` / ``(C, D, H, W)`` input and scales "
+                "the rest by ``1 / (1 - p)``.", "a channel", "``(N, C, D, H, W)`` or ``(C, D, H, W)``",
+                "jnp.ones((2, 2, 2, 2))", "(2, 2, 2, 2)"),
+    AlphaDropout: ("alpha_dropout", "Alpha dropout for SELU networks: keeps zero mean and unit variance "
+                   "(dropped elements take SELU's transformed saturation value).", "an element", "any",
+                   "jnp.ones((2, 3))", "(2, 3)"),
+    FeatureAlphaDropout: ("feature_alpha_dropout", "Alpha dropout of whole channels (mask ``(N, C, 1, ...)``).",
+                          "a channel", "``(N, C, *)``", "jnp.ones((2, 3, 2))", "(2, 3, 2)"),
+}
+for _c, (_fn, _what, _unit, _shape, _ex, _exs) in _DROPOUT_VARIANTS.items():
+    _c.__doc__ = _DROPOUT_VARIANT_DOC.format(name=_c.__name__, fn=_fn, what=_what, unit=_unit, shape=_shape,
+                                             example=_ex, example_shape=_exs)
+
+
+class Embedding(_Layer):
+    """``torch.nn.Embedding`` as a flax.nnx module: :func:`jaxnn.functional.embedding`.
+
+    Args:
+      num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse:
+        torch's, in torch's order (``padding_idx`` may be negative: it is stored as
+        ``num_embeddings + padding_idx``; ``sparse`` is accepted, gradients are dense).
+      _weight: an initial weight ``(num_embeddings, embedding_dim)`` used as it is (its dtype kept;
+        the padding row is not zeroed, as in torch); no ``rngs`` needed then.
+      _freeze: if True, ``weight`` is a :class:`FrozenParam` (torch's ``requires_grad=False``).
+      device: must be None. dtype: the weight's dtype (float32 by default).
+      rngs: keyword-only; ``rngs.params()`` draws the weight.
+
+    Shape:
+      input: integer indices (int32/int64) of any shape ``(*)``; output ``(*, embedding_dim)``.
+
+    Attributes:
+      weight: ``nnx.Param`` (or :class:`FrozenParam`) ``(num_embeddings, embedding_dim)``,
+        ``N(0, 1)`` with the ``padding_idx`` row zero.
+
+    With ``max_norm``, each call rescales the looked-up rows whose norm exceeds it
+    (:func:`jaxnn.functional.embedding_renorm`) and stores the new weight back into ``weight``, as
+    torch's forward does in place (also in eval mode, as torch).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> emb = jn.Embedding(10, 3, padding_idx=0, rngs=nnx.Rngs(0))
+      >>> emb(jnp.array([[0, 4]])).shape
+      (1, 2, 3)
+      >>> float(abs(emb.weight[0]).sum())
+      0.0
+      >>> frozen = jn.Embedding.from_pretrained(jnp.ones((4, 2)))
+      >>> type(frozen.weight).__name__
+      'FrozenParam'
+
+    Differences from PyTorch: out-of-range indices raise (EmbeddingIndexError, an IndexError and a
+    ValueError) for concrete input; under ``jit`` they give NaN rows (see the function).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Any = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Embedding(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq,
+                                sparse, bool(_freeze), dtype, _weight), rngs, device)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """torch's ``Embedding.from_pretrained``: an Embedding whose weight is ``embeddings``
+        (2-D), frozen (a :class:`FrozenParam`) unless ``freeze=False``."""
+        if getattr(embeddings, "ndim", None) != 2:
+            raise ValueError(
+                "Embeddings parameter is expected to be 2-dimensional: `embeddings` has shape "
+                f"{tuple(getattr(embeddings, 'shape', ()))}."
+            )
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, _weight=embeddings,
+                   _freeze=freeze)
 
     def __call__(self, input: jax.Array) -> jax.Array:
         return self._forward(input)
@@ -1228,3 +1386,786 @@ class RMSNorm(_Layer):
 
     def __call__(self, x: jax.Array) -> jax.Array:  # torch's RMSNorm.forward(x)
         return self._forward(x)
+
+
+# --- instance/local-response norms, distances, padding, Unflatten, Bilinear (issue #12) -------------
+
+
+class _InstanceNorm(_Layer):
+    _n = 0
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: Any = None, dtype: Any = None, *, bias: bool = True,
+                 rngs: nnx.Rngs | None = None):
+        self._build(L.InstanceNorm(self._n, num_features, eps, momentum, affine, track_running_stats, dtype, bias),
+                    rngs, device)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+_IN_DOC = """``torch.nn.InstanceNorm{n}d(num_features, eps=1e-5, momentum=0.1, affine=False,
+    track_running_stats=False, device=None, dtype=None, *, bias=True)``:
+    :func:`jaxnn.functional.instance_norm`.
+
+    Normalises each (sample, channel) over its spatial positions (biased variance). With
+    ``track_running_stats`` it also keeps running statistics (unbiased per-instance variance,
+    averaged over the batch, weight ``momentum``; ``momentum=None`` means 0 here, as in torch), and
+    eval mode (``model.eval()``) normalises with them; without, eval mode uses the instance
+    statistics too (torch's ``self.training or not self.track_running_stats``).
+
+    Args:
+      num_features, eps, momentum, affine, track_running_stats, device, dtype: torch's, in
+        torch's order.
+      bias: keyword-only; False drops the bias and keeps the weight.
+      rngs: keyword-only, not needed (the initialisers are constants).
+
+    Shape:
+      input {shape} (the unbatched form without ``N``); output the same. A channel count other
+      than ``num_features`` is an error with ``affine=True`` and a UserWarning without, as torch.
+
+    Attributes:
+      weight, bias: ``nnx.Param`` ``(num_features,)`` ones / zeros, or None (``affine=False``).
+      running_mean, running_var, num_batches_tracked: ``nnx.BatchStat`` zeros / ones / 0, or None
+        (``track_running_stats=False``); the counter is never advanced, as torch's.
+      use_running_average: flax's train/eval switch (False in training mode).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> norm = jn.InstanceNorm{n}d(2, track_running_stats=True)
+      >>> norm(jnp.arange(16.0).reshape({example})).shape
+      ({example})
+      >>> norm.running_mean[...]
+      Array([0.3..., 1.1...], dtype=float32)
+
+    Differences from PyTorch:
+      ``device`` must be None. torch's pre-0.4 checkpoints with running statistics for a module
+      without ``track_running_stats`` are refused as unexpected keys.
+    """
+
+
+class InstanceNorm1d(_InstanceNorm):
+    _n = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    _n = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    _n = 3
+
+
+for _c, _shape, _ex in ((InstanceNorm1d, "``(N, C, L)`` or ``(C, L)``", "1, 2, 8"),
+                        (InstanceNorm2d, "``(N, C, H, W)`` or ``(C, H, W)``", "1, 2, 2, 4"),
+                        (InstanceNorm3d, "``(N, C, D, H, W)`` or ``(C, D, H, W)``", "1, 2, 2, 2, 2")):
+    _c.__doc__ = _IN_DOC.format(n=_c._n, shape=_shape, example=_ex)
+
+
+class LocalResponseNorm(_Layer):
+    """``torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0)``:
+    :func:`jaxnn.functional.local_response_norm` across channels.
+
+    Args:
+      size, alpha, beta, k: torch's; checked at the call, as torch does.
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(N, C, *)`` with at least 3 dimensions; output the same.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.LocalResponseNorm(2)(jnp.ones((1, 3, 4))).shape
+      (1, 3, 4)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *,
+                 rngs: nnx.Rngs | None = None):
+        self._build(L.LocalResponseNorm(size, alpha, beta, k), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Softmin(_Activation):
+    """``torch.nn.Softmin(dim=None)``: :func:`jaxnn.functional.softmin`.
+
+    Args:
+      dim: the dim to normalise (``None``: torch's legacy choice, with its warning).
+
+    Shape: any; the same shape out.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Softmin(dim=-1)(jnp.zeros((1, 2)))
+      Array([[0.5, 0.5]], dtype=float32)
+    """
+
+    def __init__(self, dim: int | None = None, *, rngs: nnx.Rngs | None = None):
+        self._act(F.softmin, dim=dim)
+
+
+class Softmax2d(_Layer):
+    """``torch.nn.Softmax2d()``: softmax over the channels (dim -3) of a 3-D or 4-D input.
+
+    Args:
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same (anything else: ValueError, as torch).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Softmax2d()(jnp.zeros((2, 1, 1)))[:, 0, 0]
+      Array([0.5, 0.5], dtype=float32)
+    """
+
+    def __init__(self, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Softmax2d(), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class CosineSimilarity(_Layer):
+    """``torch.nn.CosineSimilarity(dim=1, eps=1e-8)``: :func:`jaxnn.functional.cosine_similarity`.
+
+    Args:
+      dim, eps: torch's (``dim`` is checked at the call).
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      ``x1``, ``x2`` broadcastable; output their broadcast shape without ``dim``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.CosineSimilarity()(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 2.0]]))
+      Array([0.], dtype=float32)
+    """
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8, *, rngs: nnx.Rngs | None = None):
+        self._build(L.PairFunction(F.cosine_similarity, (("dim", dim), ("eps", eps))), None)
+
+    def __call__(self, x1: jax.Array, x2: jax.Array) -> jax.Array:
+        return self._forward(x1, x2=x2)
+
+
+class PairwiseDistance(_Layer):
+    """``torch.nn.PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)``:
+    :func:`jaxnn.functional.pairwise_distance`.
+
+    Args:
+      p, eps, keepdim: torch's (torch stores ``p`` as the attribute ``norm``; so does this).
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      ``x1``, ``x2`` broadcastable ``(N, D)`` or ``(D,)``; output ``(N,)`` (``(N, 1)`` with keepdim).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.PairwiseDistance(eps=0.0)(jnp.array([[3.0, 4.0]]), jnp.zeros((1, 2)))
+      Array([5.], dtype=float32)
+    """
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False, *, rngs: nnx.Rngs | None = None):
+        self._build(L.PairFunction(F.pairwise_distance, (("p", p), ("eps", eps), ("keepdim", keepdim)),
+                                   (("p", "norm"),)), None)
+
+    def __call__(self, x1: jax.Array, x2: jax.Array) -> jax.Array:
+        return self._forward(x1, x2=x2)
+
+
+_PAD_DOC = """``torch.nn.{name}{n}d({args})``: :func:`jaxnn.functional.pad` with ``mode='{mode}'``.
+
+    Args:
+      padding: an int (the same amount on all {k} sides) or a tuple of amounts in ``F.pad``'s
+        order, last dimension first: ``{order}``. As torch, a tuple is taken as it is and
+        checked at the call (a shorter one pads fewer dimensions).{value}
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input {shape}; the padded dimensions grow by their two amounts.{extra}
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.{name}{n}d({example})(jnp.ones({ins})).shape
+      {outs}
+    """
+
+
+class _Pad(_Layer):
+    _n = 0
+    _mode = "constant"
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _ConstantPad(_Pad):
+    def __init__(self, padding: int | Sequence[int], value: float, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pad(self._n, "constant", padding, value), None)
+
+
+class _ZeroPad(_Pad):
+    def __init__(self, padding: int | Sequence[int], *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pad(self._n, "constant", padding, 0.0), None)
+
+
+class _ModePad(_Pad):
+    def __init__(self, padding: int | Sequence[int], *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pad(self._n, self._mode, padding), None)  # type: ignore[arg-type]
+
+
+class ZeroPad1d(_ZeroPad):
+    _n = 1
+
+
+class ZeroPad2d(_ZeroPad):
+    _n = 2
+
+
+class ZeroPad3d(_ZeroPad):
+    _n = 3
+
+
+class ConstantPad1d(_ConstantPad):
+    _n = 1
+
+
+class ConstantPad2d(_ConstantPad):
+    _n = 2
+
+
+class ConstantPad3d(_ConstantPad):
+    _n = 3
+
+
+class ReflectionPad1d(_ModePad):
+    _n, _mode = 1, "reflect"
+
+
+class ReflectionPad2d(_ModePad):
+    _n, _mode = 2, "reflect"
+
+
+class ReflectionPad3d(_ModePad):
+    _n, _mode = 3, "reflect"
+
+
+class ReplicationPad1d(_ModePad):
+    _n, _mode = 1, "replicate"
+
+
+class ReplicationPad2d(_ModePad):
+    _n, _mode = 2, "replicate"
+
+
+class ReplicationPad3d(_ModePad):
+    _n, _mode = 3, "replicate"
+
+
+class CircularPad1d(_ModePad):
+    _n, _mode = 1, "circular"
+
+
+class CircularPad2d(_ModePad):
+    _n, _mode = 2, "circular"
+
+
+class CircularPad3d(_ModePad):
+    _n, _mode = 3, "circular"
+
+
+def pad_doc(name: str, n: int, mode: str, linen: bool = False) -> str:
+    """The padding modules' docstring (shared with :mod:`jaxnn.linen`)."""
+    order = ("(left, right)", "(left, right, top, bottom)",
+             "(left, right, top, bottom, front, back)")[n - 1]
+    shape = ("``(N, C, W)`` or ``(C, W)``", "``(N, C, H, W)`` or ``(C, H, W)``",
+             "``(N, C, D, H, W)`` or ``(C, D, H, W)``")[n - 1] if mode != "constant" else "any, at least " \
+        f"{n}-D"
+    ins = (1, 2) + (3,) * n
+    outs = (1, 2) + (5,) * n
+    value = "\n      value: the fill value." if name == "ConstantPad" else ""
+    args = "padding, value" if name == "ConstantPad" else "padding"
+    example = "1, 0.5" if name == "ConstantPad" else "1"
+    extra = ("\n      Other ranks: ValueError (torch's ``expected 3D or 4D input``-style check)."
+             if mode == "circular" else "")
+    doc = _PAD_DOC.format(name=name, n=n, args=args, mode=mode, k=2 * n, order=order, value=value, shape=shape,
+                          extra=extra, example=example, ins=ins, outs=outs)
+    if linen:
+        doc = doc.replace("      rngs: keyword-only, not needed (no variables).\n", "").replace(
+            "import jaxnn.nnx as jn", "import jaxnn.linen as jl").replace(
+            f"jn.{name}{n}d({example})(jnp.ones({ins}))", f"jl.{name}{n}d({example}).apply({{}}, jnp.ones({ins}))")
+    return doc
+
+
+for _c, _name in ((ZeroPad1d, "ZeroPad"), (ZeroPad2d, "ZeroPad"), (ZeroPad3d, "ZeroPad"),
+                  (ConstantPad1d, "ConstantPad"), (ConstantPad2d, "ConstantPad"), (ConstantPad3d, "ConstantPad"),
+                  (ReflectionPad1d, "ReflectionPad"), (ReflectionPad2d, "ReflectionPad"),
+                  (ReflectionPad3d, "ReflectionPad"), (ReplicationPad1d, "ReplicationPad"),
+                  (ReplicationPad2d, "ReplicationPad"), (ReplicationPad3d, "ReplicationPad"),
+                  (CircularPad1d, "CircularPad"), (CircularPad2d, "CircularPad"), (CircularPad3d, "CircularPad")):
+    _c.__doc__ = pad_doc(_name, _c._n, _c._mode)
+
+
+class Unflatten(_Layer):
+    """``torch.nn.Unflatten(dim, unflattened_size)``: splits dimension ``dim`` into ``unflattened_size``.
+
+    Args:
+      dim: an int (negative counts from the end), checked at the call.
+      unflattened_size: a tuple or list of ints whose product is the size of ``dim``; one may be
+        -1 (inferred).
+      rngs: keyword-only, not needed (no variables).
+
+    Shape:
+      input ``(*1, S_dim, *2)``; output ``(*1, *unflattened_size, *2)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Unflatten(1, (2, -1))(jnp.ones((3, 8))).shape
+      (3, 2, 4)
+
+    Differences from PyTorch: ``dim`` as a name (named tensors) is not supported.
+    """
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int], *, rngs: nnx.Rngs | None = None):
+        self._build(L.Unflatten(dim, unflattened_size), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Bilinear(_Layer):
+    """``torch.nn.Bilinear(in1_features, in2_features, out_features, bias=True, device=None,
+    dtype=None)``: :func:`jaxnn.functional.bilinear`, :math:`y = x_1^T A x_2 + b`.
+
+    Args:
+      in1_features, in2_features, out_features, bias: torch's. ``device`` must be None;
+        ``dtype``: the parameters' dtype. Keyword-only: ``compute_dtype``, ``rngs``.
+
+    Shape:
+      input1 ``(*, in1_features)``, input2 ``(*, in2_features)`` (same ``*``); output
+      ``(*, out_features)``.
+
+    Attributes:
+      weight: ``(out_features, in1_features, in2_features)``,
+        ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``.
+      bias: ``(out_features,)``, same distribution, or None.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import jaxnn.nnx as jn
+      >>> jn.Bilinear(3, 4, 5, rngs=nnx.Rngs(0))(jnp.ones((2, 3)), jnp.ones((2, 4))).shape
+      (2, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None, *, compute_dtype: Any = None, rngs: nnx.Rngs):
+        self._build(L.Bilinear(in1_features, in2_features, out_features, bias, dtype, compute_dtype), rngs, device)
+
+    def __call__(self, input1: jax.Array, input2: jax.Array) -> jax.Array:
+        return self._forward(input1, input2=input2)
+
+
+# --- pooling ---------------------------------------------------------------------------------------
+
+
+class _MaxPool(_Layer):
+    _N = 0
+
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, return_indices: bool = False,
+                 ceil_mode: bool = False, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("max", self._N, (("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
+                                             ("dilation", dilation), ("return_indices", return_indices),
+                                             ("ceil_mode", ceil_mode))), None)
+
+    def __call__(self, input: jax.Array) -> Any:
+        return self._forward(input)
+
+
+class _AvgPool1d(_Layer):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("avg", 1, (("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
+                                      ("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad))), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AvgPool(_Layer):
+    _N = 0
+
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("avg", self._N, (("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
+                                             ("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad),
+                                             ("divisor_override", divisor_override))), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _LPPool(_Layer):
+    _N = 0
+
+    def __init__(self, norm_type: float, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 ceil_mode: bool = False, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("lp", self._N, (("norm_type", norm_type), ("kernel_size", kernel_size), ("stride", stride),
+                                            ("ceil_mode", ceil_mode))), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AdaptiveAvgPool(_Layer):
+    _N = 0
+
+    def __init__(self, output_size: int | None | Sequence[int | None], *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("adaptive_avg", self._N, (("output_size", output_size),)), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class _AdaptiveMaxPool(_Layer):
+    _N = 0
+
+    def __init__(self, output_size: int | None | Sequence[int | None], return_indices: bool = False,
+                 *, rngs: nnx.Rngs | None = None):
+        self._build(L.Pool("adaptive_max", self._N, (("output_size", output_size),
+                                                      ("return_indices", return_indices))), None)
+
+    def __call__(self, input: jax.Array) -> Any:
+        return self._forward(input)
+
+
+class MaxPool1d(_MaxPool):
+    """``torch.nn.MaxPool1d``: :func:`jaxnn.functional.max_pool1d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.MaxPool1d(2)(jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+    _N = 1
+
+
+class MaxPool2d(_MaxPool):
+    """``torch.nn.MaxPool2d``: :func:`jaxnn.functional.max_pool2d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.MaxPool2d(2)(jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class MaxPool3d(_MaxPool):
+    """``torch.nn.MaxPool3d``: :func:`jaxnn.functional.max_pool3d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      kernel_size, stride, padding, dilation, return_indices, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.MaxPool3d(2)(jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class AvgPool1d(_AvgPool1d):
+    """``torch.nn.AvgPool1d``: :func:`jaxnn.functional.avg_pool1d` with the stored arguments; no
+    variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AvgPool1d(3, 2, 1)(jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+
+class AvgPool2d(_AvgPool):
+    """``torch.nn.AvgPool2d``: :func:`jaxnn.functional.avg_pool2d` with the stored arguments; no
+    variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AvgPool2d(3, 2, 1)(jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class AvgPool3d(_AvgPool):
+    """``torch.nn.AvgPool3d``: :func:`jaxnn.functional.avg_pool3d` with the stored arguments; no
+    variables.
+
+    Args:
+      kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AvgPool3d(3, 2, 1)(jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class LPPool1d(_LPPool):
+    """``torch.nn.LPPool1d``: :func:`jaxnn.functional.lp_pool1d` with the stored arguments; no
+    variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.LPPool1d(2, 2)(jnp.ones((1, 2, 4))).shape
+      (1, 2, 2)
+    """
+
+    _N = 1
+
+
+class LPPool2d(_LPPool):
+    """``torch.nn.LPPool2d``: :func:`jaxnn.functional.lp_pool2d` with the stored arguments; no
+    variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.LPPool2d(2, 2)(jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 2, 2)
+    """
+
+    _N = 2
+
+
+class LPPool3d(_LPPool):
+    """``torch.nn.LPPool3d``: :func:`jaxnn.functional.lp_pool3d` with the stored arguments; no
+    variables.
+
+    Args:
+      norm_type, kernel_size, stride, ceil_mode: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.LPPool3d(2, 2)(jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 2, 2, 2)
+    """
+
+    _N = 3
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool1d``: :func:`jaxnn.functional.adaptive_avg_pool1d` with the stored arguments; no
+    variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveAvgPool1d(3)(jnp.ones((1, 2, 4))).shape
+      (1, 2, 3)
+    """
+
+    _N = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool2d``: :func:`jaxnn.functional.adaptive_avg_pool2d` with the stored arguments; no
+    variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveAvgPool2d(3)(jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 3, 3)
+    """
+
+    _N = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+    """``torch.nn.AdaptiveAvgPool3d``: :func:`jaxnn.functional.adaptive_avg_pool3d` with the stored arguments; no
+    variables.
+
+    Args:
+      output_size: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveAvgPool3d(3)(jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 3, 3, 3)
+    """
+
+    _N = 3
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool1d``: :func:`jaxnn.functional.adaptive_max_pool1d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, L)`` or ``(C, L)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveMaxPool1d(3)(jnp.ones((1, 2, 4))).shape
+      (1, 2, 3)
+    """
+
+    _N = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool2d``: :func:`jaxnn.functional.adaptive_max_pool2d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveMaxPool2d(3)(jnp.ones((1, 2, 4, 4))).shape
+      (1, 2, 3, 3)
+    """
+
+    _N = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """``torch.nn.AdaptiveMaxPool3d``: :func:`jaxnn.functional.adaptive_max_pool3d` with the stored arguments; no
+    variables. With ``return_indices=True`` it returns
+    ``(output, indices)``.
+
+    Args:
+      output_size, return_indices: torch's
+        arguments and defaults, checked at the call, as torch does. ``rngs``: keyword-only, not needed.
+
+    Shape:
+      input ``(N, C, D, H, W)`` or ``(C, D, H, W)``; output the same layout with the pooled spatial sizes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.AdaptiveMaxPool3d(3)(jnp.ones((1, 2, 4, 4, 4))).shape
+      (1, 2, 3, 3, 3)
+    """
+
+    _N = 3
