@@ -119,9 +119,19 @@ def test_instance_norm_random_configurations(n, c, spatial, seed, affine):
     tol = reduction_tol(int(np.prod(spatial)))
     w, b = (_rand(rng, (c,)), _rand(rng, (c,))) if affine else (None, None)
     want = TF.instance_norm(torch.tensor(x), None, None, None if w is None else torch.tensor(w),
-                            None if b is None else torch.tensor(b))
-    got = jax.jit(F.instance_norm)(jnp.asarray(x), None, None, w, b)
-    assert_close(got, want.numpy(), rtol=tol, atol=8 * tol)
+                            None if b is None else torch.tensor(b)).numpy()
+    ref = TF.instance_norm(torch.tensor(x, dtype=torch.float64), None, None,
+                           None if w is None else torch.tensor(w, dtype=torch.float64),
+                           None if b is None else torch.tensor(b, dtype=torch.float64)).numpy()
+    got = np.asarray(jax.jit(F.instance_norm)(jnp.asarray(x), None, None, w, b))
+    # torch's scalar kernel (ATEN_CPU_CAPABILITY=default) is off by ~1e-5 on two-element instances
+    # (-0.9708557 / 0.97084045 for float64's +-0.970845): where torch is within float32 rounding of
+    # float64 jaxnn must agree with it; in any case jaxnn must be as close to float64 as torch is,
+    # plus float32 rounding, whichever torch kernel ran.
+    if np.allclose(want, ref, rtol=tol, atol=8 * tol):
+        assert_close(got, want, rtol=tol, atol=8 * tol)
+    err, torch_err = np.abs(got - ref), np.abs(want - ref)
+    assert np.all(err <= torch_err + tol * np.abs(ref) + 8 * tol), (np.max(err), np.max(torch_err))
 
 
 # --- half precision -----------------------------------------------------------------------------------
