@@ -1,6 +1,6 @@
 """jaxnn benchmarks, side by side with torch and flax/optax in one process.
 
-    python -m benchmarks conv|norm|act|optim|layers|checkpoint|all [--quick] [--write BENCHMARKS.md]
+    python -m benchmarks conv|norm|act|optim|layers|checkpoint|rnn|all [--quick] [--write BENCHMARKS.md]
 
 Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
 BENCHMARKS.md (between ``<!-- bench:NAME -->`` markers) with the fresh table and machine info.
@@ -511,8 +511,45 @@ def bench_layers(quick: bool) -> str:
     return "\n".join(out)
 
 
+def bench_rnn(quick: bool) -> str:
+    """nn.LSTM (seq 256, batch 32, hidden 512; one layer) forward and forward+backward, jaxnn's
+    lax.scan next to torch's kernel (oneDNN on CPU, cuDNN on GPU), float32."""
+    import jaxnn.linen as jl
+
+    dev = _torch_device()
+    L_, n, h = (256, 32, 512) if not quick else (8, 2, 16)
+    reps = 7 if not quick else 2
+    x = np.random.default_rng(0).standard_normal((L_, n, h)).astype(np.float32)
+    torch.manual_seed(0)
+    t = torch.nn.LSTM(h, h).to(dev)
+    lm = jl.LSTM(h, h)
+    params = {"params": {k: jnp.asarray(v.detach().cpu().numpy()) for k, v in t.state_dict().items()}}
+    jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
+    fwd = jax.jit(lambda p, x: lm.apply(p, x)[0])
+    bwd = jax.jit(jax.grad(lambda p, x: jnp.sum(lm.apply(p, x)[0] ** 2), argnums=(0, 1)))
+
+    def torch_fwd():
+        with torch.no_grad():
+            t(tx)
+        _tsync()
+
+    def torch_bwd():
+        xg = tx.detach().requires_grad_(True)
+        (t(xg)[0] ** 2).sum().backward()
+        _tsync()
+
+    rows = []
+    for name, ours, theirs in (("forward", jax_call(fwd, params, jx), torch_fwd),
+                               ("forward+backward", jax_call(bwd, params, jx), torch_bwd)):
+        s = stats_ms_interleaved({"jaxnn": ours, "torch": theirs}, repeats=reps)
+        rows.append([f"LSTM({h}, {h}) seq {L_} batch {n}", name, spread(s["jaxnn"]), spread(s["torch"]),
+                     f"{s['jaxnn'][1] / s['torch'][1]:.2f}"])
+    return table("recurrent layers (float32; median (min-max))", ["layer", "pass", "jaxnn ms", "torch ms",
+                                                                  "jaxnn/torch"], rows)
+
+
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
-           "checkpoint": bench_checkpoint}
+           "checkpoint": bench_checkpoint, "rnn": bench_rnn}
 
 
 def write_section(path: str, name: str, text: str) -> None:

@@ -1143,3 +1143,285 @@ def loss_layer(fn: str, size_average: Any = None, reduce: Any = None, reduction:
         if weight is not None and getattr(weight, "ndim", 1) != 1:
             raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.ndim}D instead")
     return Loss(fn, (("reduction", reduction), *config.items()), buffers)
+
+
+# --- recurrent layers (nn.RNN / nn.LSTM / nn.GRU and their cells over jaxnn/functional/_rnn.py) ------
+
+
+def _type_check(value: Any, kind: type, name: str) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"`{name}` should be of type {kind.__name__}, got: {type(value).__name__}")
+
+
+def _check_rnn_hidden(h: Any, expected: tuple[int, ...], name: str, dtype: Any) -> jax.Array:
+    if not (hasattr(h, "shape") and hasattr(h, "dtype")):
+        raise TypeError(f"`{name}` must be an array, got {type(h).__name__}.")
+    if tuple(h.shape) != expected:
+        raise ValueError(f"Expected `{name}` of shape {expected}, got {tuple(h.shape)}.")
+    if h.dtype != dtype:
+        raise TypeError(f"`{name}` dtype ({h.dtype}) must match `input` dtype ({dtype}).")
+    return jnp.asarray(h)
+
+
+def warn_rnn_dropout(layer: RNNBase, stacklevel: int = 3) -> None:
+    """torch's constructor warning for ``dropout > 0`` with one layer (the front ends call it once,
+    at construction: a linen module's clones inside ``init`` / ``apply`` do not warn again)."""
+    if layer.dropout > 0 and layer.num_layers == 1:
+        warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
+                      f"num_layers greater than 1, but got dropout={layer.dropout} and num_layers={layer.num_layers}",
+                      stacklevel=stacklevel)
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNBase(Layer):
+    """``nn.RNN`` (``mode`` ``'RNN_TANH'`` / ``'RNN_RELU'``), ``nn.LSTM`` (``'LSTM'``, with
+    ``proj_size``) and ``nn.GRU`` (``'GRU'``): torch's ``weight_ih_l{k}{_reverse}``,
+    ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``weight_hr_l{k}``, all
+    ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``; dropout between layers from the ``dropout``
+    stream in training."""
+
+    mode: str
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+    param_dtype: Any = None
+    nonlinearity: str | None = None
+    mode_attribute: ClassVar[str | None] = "deterministic"
+    stochastic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.mode == "RNN" and self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown `nonlinearity` {self.nonlinearity!r}. Select from 'tanh' or 'relu'.")
+        d = self.dropout
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d <= 1:
+            raise ValueError(f"`dropout` should be a number in range [0, 1] representing the probability of an "
+                             f"element being zeroed, got {d!r}.")
+        _type_check(self.bias, bool, "bias")
+        _type_check(self.batch_first, bool, "batch_first")
+        for name in ("input_size", "hidden_size"):
+            _type_check(getattr(self, name), int, name)
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be greater than zero, got {getattr(self, name)}.")
+        if not is_int(self.num_layers) or self.num_layers <= 0:
+            raise ValueError(f"`num_layers` must be greater than zero, got {self.num_layers!r}.")
+        if not is_int(self.proj_size) or self.proj_size < 0:
+            raise ValueError(f"`proj_size` should be a positive integer or zero to disable projections, got "
+                             f"{self.proj_size!r}.")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"`proj_size` (={self.proj_size}) has to be smaller than `hidden_size` "
+                             f"(={self.hidden_size}).")
+        if self.proj_size and self.mode != "LSTM":  # nn.RNN / nn.GRU take no proj_size
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        mode = self.mode
+        if mode == "RNN":
+            mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+        if mode not in ("RNN_TANH", "RNN_RELU", "LSTM", "GRU"):
+            raise ValueError(f"Unrecognized RNN mode: {self.mode!r}")
+        _set(self, mode=mode, dropout=float(d), bidirectional=bool(self.bidirectional), num_layers=int(self.num_layers),
+             proj_size=int(self.proj_size), param_dtype=param_dtype(self.param_dtype))
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    def attributes(self) -> dict[str, Any]:
+        out = super().attributes()
+        del out["param_dtype"]
+        if out["nonlinearity"] is None:
+            del out["nonlinearity"]
+        return out
+
+    def names(self, layer: int, direction: int) -> dict[str, str]:
+        s = f"l{layer}{'_reverse' if direction else ''}"
+        return {"w_ih": f"weight_ih_{s}", "w_hh": f"weight_hh_{s}", "b_ih": f"bias_ih_{s}", "b_hh": f"bias_hh_{s}",
+                "w_hr": f"weight_hr_{s}"}
+
+    def variables(self) -> dict[str, Var | None]:
+        gate = {"LSTM": 4, "GRU": 3}.get(self.mode, 1) * self.hidden_size
+        init = Uniform(1.0 / math.sqrt(self.hidden_size))
+        out: dict[str, Var | None] = {}
+        for layer in range(self.num_layers):
+            fan_in = self.input_size if layer == 0 else self.h_out * self.num_directions
+            for d in range(self.num_directions):
+                n = self.names(layer, d)
+                out[n["w_ih"]] = Var((gate, fan_in), init)
+                out[n["w_hh"]] = Var((gate, self.h_out), init)
+                if self.bias:
+                    out[n["b_ih"]] = Var((gate,), init)
+                    out[n["b_hh"]] = Var((gate,), init)
+                if self.proj_size:
+                    out[n["w_hr"]] = Var((self.proj_size, self.hidden_size), init)
+        return out
+
+    def needs_rng(self, training: bool) -> bool:
+        return training and 0.0 < self.dropout < 1.0 and self.num_layers > 1
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[Any, dict[str, jax.Array]]:
+        """``kwargs``: ``hx`` (torch's) and ``lengths`` (jaxnn's). Returns ``((output, h_n), {})``
+        (LSTM: ``((output, (h_n, c_n)), {})``)."""
+        from .functional._rnn import rnn_forward
+
+        hx, lengths = kwargs.get("hx"), kwargs.get("lengths")
+        name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(self.mode, self.mode)
+        if not (hasattr(input, "shape") and hasattr(input, "dtype")):
+            raise TypeError(f"{name}: `input` must be an array, got {type(input).__name__}.")
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected `input` to be 2D or 3D, got {input.ndim}D tensor instead.")
+        w = v[self.names(0, 0)["w_ih"]]
+        if input.dtype != w.dtype:
+            raise ValueError(f"{name} `input` dtype ({input.dtype}) does not match weight dtype ({w.dtype}). "
+                             f"Convert input: input.astype({w.dtype}), or build the module with dtype={input.dtype}.")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"`input.shape[-1]` must be equal to input_size. Expected {self.input_size}, got "
+                             f"{input.shape[-1]}.")
+        batched = input.ndim == 3
+        x = jnp.asarray(input)
+        if not batched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = jnp.swapaxes(x, 0, 1)
+        T, N = x.shape[0], x.shape[1]
+        LD = self.num_layers * self.num_directions
+        lstm = self.mode == "LSTM"
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"LSTM: `hx` must be a pair (h_0, c_0) of arrays or None, got {type(hx).__name__}.")
+        parts = (list(hx) if lstm else [hx]) if hx is not None else []
+        want = 3 if batched else 2
+        for i, h in enumerate(parts):
+            if getattr(h, "ndim", None) != want:
+                label = f"hx[{i}]" if lstm else "hx"
+                raise ValueError(f"For {'batched 3-D' if batched else 'unbatched 2-D'} input, `{label}` should also "
+                                 f"be {want}-D but got {getattr(h, 'ndim', type(h).__name__)}-D.")
+        sizes = [self.h_out, self.hidden_size] if lstm else [self.h_out]
+        if hx is None:
+            states = [jnp.zeros((LD, N, s), x.dtype) for s in sizes]
+        else:
+            states = []
+            for i, (h, s) in enumerate(zip(parts, sizes, strict=True)):
+                label = f"hx[{i}]" if lstm else "hx"
+                expected = (LD, N, s) if batched else (LD, s)
+                h = _check_rnn_hidden(h, expected, label, x.dtype)
+                states.append(h if batched else h[:, None, :])
+        if lengths is not None:
+            lengths = _check_lengths(lengths, batched, T, N)
+        params = []
+        for layer in range(self.num_layers):
+            for d in range(self.num_directions):
+                params.append({k: v.get(n) for k, n in self.names(layer, d).items()})
+        out, h_n, c_n = rnn_forward(self.mode, x, states[0], states[1] if lstm else None, params, self.num_layers,
+                                    self.bidirectional, self.dropout, training, lengths, rng)
+        if not batched:
+            out, h_n = out[:, 0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
+        elif self.batch_first:
+            out = jnp.swapaxes(out, 0, 1)
+        return (out, (h_n, c_n) if lstm else h_n), {}
+
+
+def _check_lengths(lengths: Any, batched: bool, T: int, N: int) -> jax.Array:
+    """jaxnn's ``lengths=``: ``(N,)`` integers in ``[1, T]`` (checked when concrete, as
+    ``pack_padded_sequence`` checks them)."""
+    if not batched:
+        raise ValueError("`lengths` needs batched 3-D input (one length per sequence); unbatched input is one "
+                         "sequence: slice it instead.")
+    arr = jnp.asarray(lengths)
+    if not jnp.issubdtype(arr.dtype, jnp.integer) or arr.shape != (N,):
+        raise ValueError(f"`lengths` must be {N} integers (one per sequence), got shape {tuple(arr.shape)} "
+                         f"dtype {arr.dtype}.")
+    try:
+        concrete = [int(n) for n in jax.device_get(arr)]
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return arr
+    if any(n <= 0 for n in concrete):
+        raise ValueError(f"Length of all samples has to be greater than 0, but `lengths` is {concrete}.")
+    if any(n > T for n in concrete):
+        raise ValueError(f"`lengths` (={concrete}) must not exceed the sequence length {T}.")
+    return arr
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNCellBase(Layer):
+    """``nn.RNNCell`` (``mode`` ``'RNN'`` with ``nonlinearity``), ``nn.LSTMCell``, ``nn.GRUCell``:
+    ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``, all ``U(-1/sqrt(hidden_size),
+    1/sqrt(hidden_size))``. One step of :class:`RNNBase`'s recurrence."""
+
+    mode: str
+    input_size: int
+    hidden_size: int
+    bias: bool = True
+    nonlinearity: str | None = None
+    param_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "hidden_size"):
+            _count(getattr(self, name), name, positive=False)
+        _set(self, bias=bool(self.bias), param_dtype=param_dtype(self.param_dtype))
+
+    def attributes(self) -> dict[str, Any]:
+        out = {"input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias}
+        if self.nonlinearity is not None:
+            out["nonlinearity"] = self.nonlinearity
+        return out
+
+    def variables(self) -> dict[str, Var | None]:
+        gate = {"LSTM": 4, "GRU": 3}.get(self.mode, 1) * self.hidden_size
+        init = Uniform(1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0)
+        return {"weight_ih": Var((gate, self.input_size), init), "weight_hh": Var((gate, self.hidden_size), init),
+                "bias_ih": Var((gate,), init) if self.bias else None,
+                "bias_hh": Var((gate,), init) if self.bias else None}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[Any, dict[str, jax.Array]]:
+        from .functional._rnn import _linear, rnn_cell_step
+
+        hx = kwargs.get("hx")
+        name = {"RNN": "RNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}[self.mode]
+        if not (hasattr(input, "shape") and hasattr(input, "dtype")):
+            raise TypeError(f"{name}: `input` must be an array, got {type(input).__name__}.")
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected `input` to be 1D or 2D, got {input.ndim}D instead.")
+        lstm = self.mode == "LSTM"
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"LSTMCell: `hx` must be a pair (h_0, c_0) of arrays or None, got {type(hx).__name__}.")
+        parts = (list(hx) if lstm else [hx]) if hx is not None else []
+        for i, h in enumerate(parts):
+            label = f"hx[{i}]" if lstm else "hidden"
+            if getattr(h, "ndim", None) not in (1, 2):
+                raise ValueError(f"{name}: Expected `{label}` to be 1D or 2D, got {getattr(h, 'ndim', None)}D instead.")
+        if self.mode == "RNN" and self.nonlinearity not in ("tanh", "relu"):  # torch checks at the call
+            raise ValueError(f"{name}: Unknown `nonlinearity` {self.nonlinearity!r}: select 'tanh' or 'relu'.")
+        w = v["weight_ih"]
+        if input.dtype != w.dtype:
+            raise ValueError(f"{name}: `input` dtype ({input.dtype}) does not match weight dtype ({w.dtype}).")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: `input` has inconsistent input_size: got {input.shape[-1]}, expected "
+                             f"{self.input_size}.")
+        batched = input.ndim == 2
+        x = jnp.asarray(input) if batched else jnp.asarray(input)[None]
+        N = x.shape[0]
+        if hx is None:
+            states = [jnp.zeros((N, self.hidden_size), x.dtype)] * (2 if lstm else 1)
+        else:
+            states = []
+            for i, h in enumerate(parts):
+                label = f"hx[{i}]" if lstm else "hx"
+                expected = (N, self.hidden_size) if batched else (self.hidden_size,)
+                h = _check_rnn_hidden(h, expected, label, x.dtype)
+                states.append(h if batched else h[None])
+        mode = self.mode if self.mode != "RNN" else ("RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU")
+        xw = _linear(x, w, v["bias_ih"])
+        h, c = rnn_cell_step(mode, xw, states[0], states[1] if lstm else None, v["weight_hh"], v["bias_hh"], None)
+        if not batched:
+            h = h[0]
+            c = None if c is None else c[0]
+        return ((h, c) if lstm else h), {}

@@ -107,6 +107,8 @@ LAYERS = [
     ("CircularPad3d", (1,), {}, (1, 1, 2, 3, 3)),
     ("Unflatten", (1, (2, 3)), {}, (2, 6, 4)),
     ("Unflatten", (-1, [2, -1]), {}, (3, 8)),
+    ("RNNCell", (3, 5, True, "relu"), {}, (4, 3)),  # RNN/LSTM/GRU/LSTMCell return tuples: tests/test_rnn.py
+    ("GRUCell", (3, 5), {"bias": False}, (3,)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)]
 RANDOM_IN_TRAINING = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}

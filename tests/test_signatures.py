@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import typing
 import warnings
 from collections import OrderedDict
 
@@ -102,6 +103,24 @@ MODULE_EXCEPTIONS = {
         "diffusers' *args/**kwargs only catch its deprecated, ignored `scale` argument",
     ),
 }
+
+
+def _documented_init(name: str) -> inspect.Signature:
+    sig = inspect.signature(typing.get_overloads(getattr(torch.nn, name).__init__)[0])
+    return sig.replace(parameters=list(sig.parameters.values())[1:])  # without self
+
+
+# nn.RNN / nn.LSTM / nn.GRU: torch's __init__(*args, **kwargs) forwards to RNNBase; the signature
+# torch documents is its first typing.overload, which is what is compared.
+MODULE_EXCEPTIONS.update({
+    (front, name, "init"): (
+        {"replace": _documented_init(name)},
+        "torch's *args/**kwargs __init__ has this documented @overload signature",
+    )
+    for front in ("nnx", "linen") for name in ("RNN", "LSTM", "GRU")
+})
+# the recurrent layers' `lengths=` (jaxnn's stand-in for a PackedSequence) is keyword-only, so the
+# forward comparison needs no exception.
 
 # Modules that are not called (torch's ModuleList.forward raises NotImplementedError).
 NOT_CALLABLE = {"ModuleList"}

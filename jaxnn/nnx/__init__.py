@@ -120,6 +120,12 @@ from ._modules import UpsamplingNearest2d as UpsamplingNearest2d
 from ._modules import ZeroPad1d as ZeroPad1d
 from ._modules import ZeroPad2d as ZeroPad2d
 from ._modules import ZeroPad3d as ZeroPad3d
+from ._rnn import GRU as GRU
+from ._rnn import LSTM as LSTM
+from ._rnn import RNN as RNN
+from ._rnn import GRUCell as GRUCell
+from ._rnn import LSTMCell as LSTMCell
+from ._rnn import RNNCell as RNNCell
 from ._state_dict import CheckpointError as CheckpointError
 from ._state_dict import LoadResult as LoadResult
 from ._state_dict import load_state_dict as load_state_dict
