@@ -870,32 +870,15 @@ class RMSNorm(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
-class InstanceNorm(Layer):
-    """``nn.InstanceNorm{n}d``: ``weight``/``bias`` (affine), buffers ``running_mean``,
-    ``running_var``, ``num_batches_tracked`` (track_running_stats; the counter is never advanced,
-    as torch's). Batch statistics in training mode, and in eval mode too unless
-    ``track_running_stats`` (torch's ``self.training or not self.track_running_stats``)."""
+class InstanceNorm(BatchNorm):
+    """``nn.InstanceNorm{n}d``: BatchNorm's variables, names and checks (``weight``/``bias`` with
+    ``affine``, buffers ``running_mean``, ``running_var``, ``num_batches_tracked`` with
+    ``track_running_stats``; the counter is never advanced, as torch's) and torch's defaults
+    ``affine=False, track_running_stats=False``. Batch statistics in training mode, and in eval mode
+    too unless ``track_running_stats`` (torch's ``self.training or not self.track_running_stats``)."""
 
-    n: int
-    num_features: int
-    eps: float = 1e-5
-    momentum: float | None = 0.1
     affine: bool = False
     track_running_stats: bool = False
-    param_dtype: Any = None
-    bias: bool = True
-    mode_attribute: ClassVar[str | None] = "use_running_average"
-
-    def __post_init__(self) -> None:
-        _count(self.num_features, "num_features", positive=False)
-        _set(self, param_dtype=param_dtype(self.param_dtype))
-
-    def attributes(self) -> dict[str, Any]:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "affine": self.affine, "track_running_stats": self.track_running_stats}
-
-    def variables(self) -> dict[str, Var | None]:
-        return BatchNorm.variables(self)  # type: ignore[arg-type]  # the same names, shapes and inits
 
     def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
               **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:

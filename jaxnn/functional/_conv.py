@@ -203,11 +203,10 @@ def _conv(
     # such a convolution. Padding the first spatial axis by one zero row and dropping the one
     # output row it adds gives the identical result (that row is the only one reading the zeros)
     # on the fast path.
-    crop = n == 2 and all(p == (0, 0) for p in pads) and all(s == 1 for s in stride_t) and any(k > 1 for k in kernel)
-    if crop and jax.default_backend() == "cpu":
+    crop = (n == 2 and all(p == (0, 0) for p in pads) and all(s == 1 for s in stride_t)
+            and any(k > 1 for k in kernel) and jax.default_backend() == "cpu")
+    if crop:
         pads = [(1, 0), (0, 0)]
-    else:
-        crop = False
     out = lax.conv_general_dilated(
         x,
         jnp.asarray(weight),

@@ -61,7 +61,7 @@ def _groups(module: nnx.Module, norms: list[str] | None = None) -> dict[int, tup
         if isinstance(node, (nnx.Param, nnx.BatchStat)):
             out.setdefault(id(node), ([], node))[0].append(".".join(path))
         elif (norms is not None and isinstance(node, _Layer)
-              and isinstance(node._layer, (L.BatchNorm, L.InstanceNorm)) and node._layer.track_running_stats):
+              and isinstance(node._layer, L.BatchNorm) and node._layer.track_running_stats):  # InstanceNorm too
             norms.append(".".join(path))
     return out
 

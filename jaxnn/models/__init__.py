@@ -1,0 +1,11 @@
+"""Whole models built from jaxnn's layers, loading diffusers / transformers folders with torch's numbers.
+
+Each model is a flax.nnx module whose attribute tree mirrors the torch class (diffusers'
+``UNet2DConditionModel`` and ``AutoencoderKL``, transformers' ``CLIPTextModel`` and
+``CLIPTextModelWithProjection``), so ``jaxnn.nnx.state_dict(model)`` has the torch keys with no
+renaming. ``from_pretrained(path)`` reads the ``config.json`` and weights that ``save_pretrained``
+writes (local folders only); ``save_pretrained(path)`` writes a folder diffusers / transformers load.
+"""
+
+from ._pretrained import Config as Config
+from ._pretrained import PretrainedModel as PretrainedModel

@@ -1,0 +1,113 @@
+"""jaxnn.models' base: Config, from_config / from_pretrained / save_pretrained on a toy model (the
+real models' folder round trips against diffusers/transformers are in test_models_*.py)."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jaxnn.nnx as jn
+from jaxnn._checkpoint import CheckpointError, CheckpointNotFoundError
+from jaxnn.models import Config, PretrainedModel
+
+
+class Toy(PretrainedModel):
+    weights_name = "diffusion_pytorch_model.safetensors"
+
+    @classmethod
+    def _check_config(cls, config):
+        c = dict({"width": 4, "sizes": [1, 2]}, **config)
+        if c["width"] > 100:
+            raise NotImplementedError(f"Toy: width={c['width']!r} is not supported")
+        return c
+
+    def __init__(self, config, *, dtype=None, rngs):
+        config = self._init_config(config)
+        self.lin = jn.Linear(3, config.width, dtype=dtype, rngs=rngs)
+        self.drop = jn.Dropout(0.5)
+
+    def __call__(self, x):
+        return self.drop(self.lin(x))
+
+
+def test_config_is_a_read_only_hashable_mapping():
+    c = Config({"a": [1, [2, 3]], "b": {"c": [4]}})
+    assert c.a == (1, (2, 3)) and c["b"].c == (4,)
+    assert c == {"a": (1, (2, 3)), "b": {"c": (4,)}}
+    assert hash(c) == hash(Config(c.to_dict()))
+    assert c.to_dict() == {"a": [1, [2, 3]], "b": {"c": [4]}}
+    with pytest.raises(AttributeError, match="read-only"):
+        c.a = 1  # pyright: ignore[reportAttributeAccessIssue]
+    with pytest.raises(AttributeError, match="no option 'zz'"):
+        _ = c.zz
+    with pytest.raises(TypeError, match="keys must be strings"):
+        Config({1: 2})
+
+
+def test_from_config_fills_defaults_drops_private_keys_and_checks():
+    m = Toy.from_config({"width": 5, "_class_name": "Toy", "_diffusers_version": "0"})
+    assert dict(m.config) == {"width": 5, "sizes": (1, 2)}
+    with pytest.raises(NotImplementedError, match="width=101"):
+        Toy.from_config({"width": 101})
+    with pytest.raises(TypeError, match="must be a mapping"):
+        Toy([("width", 3)], rngs=nnx.Rngs(0))  # pyright: ignore[reportArgumentType]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    m = Toy.from_config({"width": 5}, rngs=nnx.Rngs(3))
+    written = m.save_pretrained(tmp_path / "toy")
+    assert sorted(os.path.basename(p) for p in written) == ["config.json", "diffusion_pytorch_model.safetensors"]
+    cfg = json.loads((tmp_path / "toy" / "config.json").read_text())
+    assert cfg == {"_class_name": "Toy", "_diffusers_version": "0.42.1", "width": 5, "sizes": [1, 2]}
+    # from_config accepts the folder or the file
+    assert Toy.from_config(tmp_path / "toy").config == m.config
+    assert Toy.from_config(str(tmp_path / "toy" / "config.json")).config == m.config
+    loaded = Toy.from_pretrained(tmp_path, subfolder="toy")
+    np.testing.assert_array_equal(loaded.lin.weight[...], m.lin.weight[...])
+    assert loaded.lin.weight[...].dtype == jnp.float32
+    x = jnp.ones((2, 3))
+    # eval mode: dropout off, so the output is the Linear's, deterministic, and jits
+    np.testing.assert_array_equal(nnx.jit(lambda mod, x: mod(x))(loaded, x), loaded.lin(x))
+    half = Toy.from_pretrained(tmp_path / "toy", dtype=jnp.bfloat16)
+    assert half.lin.weight[...].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(half.lin.weight[...], m.lin.weight[...].astype(jnp.bfloat16))
+    # a variant and shards
+    m.save_pretrained(tmp_path / "v", variant="fp16", max_shard_size=40)
+    names = sorted(os.listdir(tmp_path / "v"))
+    assert "diffusion_pytorch_model.safetensors.index.fp16.json" in names, names
+    np.testing.assert_array_equal(Toy.from_pretrained(tmp_path / "v", variant="fp16").lin.bias[...], m.lin.bias[...])
+
+
+def test_errors(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="reads local folders only"):
+        Toy.from_pretrained("runwayml/stable-diffusion-v1-5", subfolder="unet")
+    with pytest.raises(CheckpointNotFoundError, match=r"subfolder='unet'"):
+        Toy.from_pretrained(tmp_path, subfolder="unet")
+    with pytest.raises(CheckpointNotFoundError, match="config.json' does not exist"):
+        Toy.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        Toy.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"width": 5}))
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):  # no weights
+        Toy.from_pretrained(tmp_path)
+    Toy.from_config({"width": 6}).save_pretrained(tmp_path / "other")
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"width": 5}))
+    with pytest.raises(CheckpointError, match="shape"):  # weights of another configuration
+        Toy.from_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match="floating dtype"):
+        Toy.from_pretrained(tmp_path / "other", dtype=jnp.int32)
+    with pytest.raises(ValueError, match="is a file"):
+        Toy.from_config({}).save_pretrained(tmp_path / "config.json")
+    with pytest.raises(TypeError, match="folder path"):
+        Toy.from_pretrained(3)  # pyright: ignore[reportArgumentType]
+
+
+def test_abstract_build_allocates_nothing_until_loaded(tmp_path):
+    Toy.from_config({"width": 7}).save_pretrained(tmp_path)
+    m = Toy.from_pretrained(tmp_path)
+    assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(nnx.state(m)))
