@@ -28,10 +28,11 @@ class Toy(PretrainedModel):
     def __init__(self, config, *, dtype=None, rngs):
         config = self._init_config(config)
         self.lin = jn.Linear(3, config.width, dtype=dtype, rngs=rngs)
-        self.drop = jn.Dropout(0.5)
+        self.drop = jn.Dropout(0.5, rngs=rngs)  # a dropout stream: not in the state_dict
+        self.position_ids = jn.Buffer(jnp.arange(config.width))  # a non-persistent buffer: not in the state_dict
 
     def __call__(self, x):
-        return self.drop(self.lin(x))
+        return self.drop(self.lin(x)) + self.position_ids[None]
 
 
 def test_config_is_a_read_only_hashable_mapping():
@@ -71,7 +72,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.lin.weight[...].dtype == jnp.float32
     x = jnp.ones((2, 3))
     # eval mode: dropout off, so the output is the Linear's, deterministic, and jits
-    np.testing.assert_array_equal(nnx.jit(lambda mod, x: mod(x))(loaded, x), loaded.lin(x))
+    np.testing.assert_array_equal(nnx.jit(lambda mod, x: mod(x))(loaded, x), loaded.lin(x) + jnp.arange(5)[None])
     half = Toy.from_pretrained(tmp_path / "toy", dtype=jnp.bfloat16)
     assert half.lin.weight[...].dtype == jnp.bfloat16
     np.testing.assert_array_equal(half.lin.weight[...], m.lin.weight[...].astype(jnp.bfloat16))
@@ -107,7 +108,17 @@ def test_errors(tmp_path):
         Toy.from_pretrained(3)  # pyright: ignore[reportArgumentType]
 
 
-def test_abstract_build_allocates_nothing_until_loaded(tmp_path):
-    Toy.from_config({"width": 7}).save_pretrained(tmp_path)
+def test_variables_outside_the_state_dict_get_the_constructors_values(tmp_path):
+    Toy.from_config({"width": 3}).save_pretrained(tmp_path)
     m = Toy.from_pretrained(tmp_path)
     assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(nnx.state(m)))
+    np.testing.assert_array_equal(m.position_ids[...], np.arange(3))
+    fresh = Toy.from_config({"width": 3})
+    np.testing.assert_array_equal(jax.random.key_data(m.drop.rngs.key[...]),
+                                  jax.random.key_data(fresh.drop.rngs.key[...]))
+    # jit works on the loaded model (no abstract leaves left), in eval and in training mode
+    x = jnp.ones((2, 3))
+    np.testing.assert_array_equal(nnx.jit(lambda mod, x: mod(x))(m, x), m.lin(x) + jnp.arange(3)[None])
+    m.train()
+    y = nnx.jit(lambda mod, x: mod(x))(m, x)
+    assert bool(jnp.any(y == jnp.arange(3)[None]))  # some dropped

@@ -7,5 +7,9 @@ renaming. ``from_pretrained(path)`` reads the ``config.json`` and weights that `
 writes (local folders only); ``save_pretrained(path)`` writes a folder diffusers / transformers load.
 """
 
+from ._clip import BaseModelOutputWithPooling as BaseModelOutputWithPooling
+from ._clip import CLIPTextModel as CLIPTextModel
+from ._clip import CLIPTextModelOutput as CLIPTextModelOutput
+from ._clip import CLIPTextModelWithProjection as CLIPTextModelWithProjection
 from ._pretrained import Config as Config
 from ._pretrained import PretrainedModel as PretrainedModel

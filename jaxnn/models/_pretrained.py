@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
+import jax
 from flax import nnx
 
 from .._checkpoint import CheckpointNotFoundError, KeyMap, check_dtype, open_checkpoint
@@ -126,6 +127,22 @@ def _local_folder(cls_name: str, path: str | os.PathLike, subfolder: str | None)
     return folder
 
 
+def _fill_abstract(model: nnx.Module, build: Callable[[], nnx.Module]) -> None:
+    """Give the variables that are not in the state_dict (dropout RNG streams, non-persistent
+    buffers), still abstract after loading, the values the constructor gives them: the constructor
+    runs under ``jax.jit`` returning only those, so XLA drops every parameter initialiser and no
+    parameter is allocated twice."""
+    flat = nnx.to_flat_state(nnx.state(model))
+    abstract = {path for path, var in flat if isinstance(var.get_value(), jax.ShapeDtypeStruct)}
+    if not abstract:
+        return
+
+    def wanted(path: tuple[Any, ...], _: Any) -> bool:
+        return tuple(path) in abstract
+
+    nnx.update(model, jax.jit(lambda: nnx.state(build(), wanted))())
+
+
 class PretrainedModel(nnx.Module):
     """Base of the ``jaxnn.models`` models: configuration handling and the diffusers / transformers
     folder format.
@@ -212,6 +229,7 @@ class PretrainedModel(nnx.Module):
         model = nnx.eval_shape(lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
         load_state_dict(model, ck, strict=True,  # pyright: ignore[reportArgumentType]
                          key_map=cls._key_map(list(ck.entries)))
+        _fill_abstract(model, lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
         model.eval()
         return model
 
