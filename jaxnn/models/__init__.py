@@ -13,3 +13,5 @@ from ._clip import CLIPTextModelOutput as CLIPTextModelOutput
 from ._clip import CLIPTextModelWithProjection as CLIPTextModelWithProjection
 from ._pretrained import Config as Config
 from ._pretrained import PretrainedModel as PretrainedModel
+from ._unet import UNet2DConditionModel as UNet2DConditionModel
+from ._unet import UNet2DConditionOutput as UNet2DConditionOutput

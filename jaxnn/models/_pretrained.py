@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from .._checkpoint import CheckpointNotFoundError, KeyMap, check_dtype, open_checkpoint
@@ -128,12 +129,26 @@ def _local_folder(cls_name: str, path: str | os.PathLike, subfolder: str | None)
 
 
 def _fill_abstract(model: nnx.Module, build: Callable[[], nnx.Module]) -> None:
-    """Give the variables that are not in the state_dict (dropout RNG streams, non-persistent
-    buffers), still abstract after loading, the values the constructor gives them: the constructor
-    runs under ``jax.jit`` returning only those, so XLA drops every parameter initialiser and no
-    parameter is allocated twice."""
+    """Make the variables that are not in the state_dict, still abstract after loading, concrete.
+    Dropout RNG streams get keys ``fold_in(key(0), i)`` (the i-th stream in graph order) and count 0,
+    as a model built with ``nnx.Rngs(0)`` would have distinct streams (``nnx.reseed`` picks others).
+    Anything else (a non-persistent buffer) gets the constructor's value: the constructor runs under
+    ``jax.jit`` returning only those variables, so XLA drops every parameter initialiser and no
+    parameter is allocated twice (this re-traces the constructor, so it is done only when needed)."""
     flat = nnx.to_flat_state(nnx.state(model))
-    abstract = {path for path, var in flat if isinstance(var.get_value(), jax.ShapeDtypeStruct)}
+    abstract = set()
+    i = 0
+    for path, var in flat:
+        value = var.get_value()
+        if not isinstance(value, jax.ShapeDtypeStruct):
+            continue
+        if isinstance(var, nnx.RngKey):
+            var.set_value(jax.random.fold_in(jax.random.key(0), i))
+            i += 1
+        elif isinstance(var, nnx.RngCount):
+            var.set_value(jnp.zeros(value.shape, value.dtype))
+        else:
+            abstract.add(tuple(path))
     if not abstract:
         return
 
