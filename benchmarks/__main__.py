@@ -1,6 +1,7 @@
 """jaxnn benchmarks, side by side with torch and flax/optax in one process.
 
-    python -m benchmarks conv|norm|act|optim|layers|checkpoint|rnn|all [--quick] [--write BENCHMARKS.md]
+    python -m benchmarks conv|norm|act|optim|layers|checkpoint|rnn|transformer|models|all
+        [--quick] [--write BENCHMARKS.md]
 
 Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
 BENCHMARKS.md (between ``<!-- bench:NAME -->`` markers) with the fresh table and machine info.
@@ -28,6 +29,8 @@ import torch  # noqa: E402
 
 from ._timing import jax_call, median_ms, median_ms_interleaved, spread, stats_ms_interleaved, table  # noqa: E402
 from .checkpoint import bench_checkpoint  # noqa: E402
+from .models import bench_models  # noqa: E402
+from .transformer import bench_transformer  # noqa: E402
 
 
 def _cpu() -> str:
@@ -549,7 +552,7 @@ def bench_rnn(quick: bool) -> str:
 
 
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
-           "checkpoint": bench_checkpoint, "rnn": bench_rnn}
+           "checkpoint": bench_checkpoint, "rnn": bench_rnn, "transformer": bench_transformer, "models": bench_models}
 
 
 def write_section(path: str, name: str, text: str) -> None:

@@ -119,6 +119,17 @@ MODULE_EXCEPTIONS.update({
     )
     for front in ("nnx", "linen") for name in ("RNN", "LSTM", "GRU")
 })
+# nn.Transformer / nn.TransformerEncoderLayer / nn.TransformerDecoderLayer: `activation` defaults to
+# torch.nn.functional.relu in torch, to its jaxnn twin jaxnn.functional.relu here.
+MODULE_EXCEPTIONS.update({
+    (front, name, "init"): (
+        {"replace": inspect.Signature([
+            p.replace(default=F.relu) if p.name == "activation" else p
+            for p in list(inspect.signature(getattr(torch.nn, name).__init__).parameters.values())[1:]])},
+        "torch's default activation is torch.nn.functional.relu; jaxnn's is jaxnn.functional.relu",
+    )
+    for front in ("nnx", "linen") for name in ("Transformer", "TransformerEncoderLayer", "TransformerDecoderLayer")
+})
 # the recurrent layers' `lengths=` (jaxnn's stand-in for a PackedSequence) is keyword-only, so the
 # forward comparison needs no exception.
 

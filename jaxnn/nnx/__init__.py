@@ -131,6 +131,11 @@ from ._state_dict import LoadResult as LoadResult
 from ._state_dict import load_state_dict as load_state_dict
 from ._state_dict import save_state_dict as save_state_dict
 from ._state_dict import state_dict as state_dict
+from ._transformer import Transformer as Transformer
+from ._transformer import TransformerDecoder as TransformerDecoder
+from ._transformer import TransformerDecoderLayer as TransformerDecoderLayer
+from ._transformer import TransformerEncoder as TransformerEncoder
+from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
 
 # Every name imported above (the `X as X` imports are the explicit re-exports type checkers read).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))  # pyright: ignore[reportUnsupportedDunderAll]
