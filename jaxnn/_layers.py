@@ -812,6 +812,37 @@ class PixelShuffle(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
+class Fold(Layer):
+    """``nn.Fold`` (``output_size`` given) and ``nn.Unfold`` (``output_size=None``):
+    ``F.fold`` / ``F.unfold`` with the stored arguments, no variables; torch checks them at the
+    call, so does jaxnn (lists are stored as tuples)."""
+
+    kernel_size: Any
+    dilation: Any = 1
+    padding: Any = 0
+    stride: Any = 1
+    output_size: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("kernel_size", "dilation", "padding", "stride", "output_size"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                _set(self, **{name: tuple(value)})
+
+    def attributes(self) -> dict[str, Any]:
+        names = ("kernel_size", "dilation", "padding", "stride")
+        if self.output_size is not None:
+            names = ("output_size", *names)
+        return {n: getattr(self, n) for n in names}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        if self.output_size is None:
+            return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride), {}
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride), {}
+
+
+@dataclasses.dataclass(frozen=True)
 class Pool(Layer):
     """``nn.MaxPool{n}d``, ``nn.AvgPool{n}d``, ``nn.LPPool{n}d``, ``nn.AdaptiveAvgPool{n}d`` and
     ``nn.AdaptiveMaxPool{n}d``: ``jaxnn.functional.<kind>_pool{n}d`` with the stored arguments, no
@@ -1274,6 +1305,9 @@ class RNNBase(Layer):
         elif self.batch_first:
             x = jnp.swapaxes(x, 0, 1)
         T, N = x.shape[0], x.shape[1]
+        if T == 0:  # torch's _VF.rnn/lstm/gru check
+            raise ValueError(f"{name}: Expected sequence length to be larger than 0 in RNN: `input` "
+                             f"{tuple(input.shape)} has no time steps.")
         LD = self.num_layers * self.num_directions
         lstm = self.mode == "LSTM"
         if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):

@@ -165,6 +165,14 @@ SAMPLES.update({
     "lp_pool2d": (lambda x: F.lp_pool2d(x, 1, (2, 3)), [_r(2, 3, 7, 8)]),
     "lp_pool3d": (lambda x: F.lp_pool3d(x, 2, 2), [_r(2, 3, 4, 4)]),
 })
+# Sampling and patch ops (jaxnn/functional/_fold.py, _grid_sample.py): grid_sample differentiates the grid.
+SAMPLES.update({
+    "unfold": (lambda x: F.unfold(x, (2, 3), 2, 1, (1, 2)), [_r(2, 3, 6, 7)]),
+    "fold": (lambda x: F.fold(x, (4, 5), 2, 1, 0, 1), [_r(2, 12, 12)]),
+    "grid_sample": (lambda g, x: F.grid_sample(x, g, "bicubic", "reflection", False),
+                    [np.tanh(_r(2, 4, 5, 2)) * 1.5, _r(2, 3, 5, 6)]),
+    "affine_grid": (lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners=True), [_r(2, 2, 3)]),
+})
 NAMES = sorted(SAMPLES)
 # How many terms one output element sums in each sample (1 for elementwise ops): the tolerance of
 # comparisons between two compiled programs (jit vs eager, remat, scan) follows it, since XLA may
@@ -187,6 +195,7 @@ REDUCTION_SIZE.update({  # pooling: the window size
     "avg_pool1d": 3, "avg_pool2d": 9, "avg_pool3d": 8, "adaptive_avg_pool1d": 3, "adaptive_avg_pool2d": 3 * 8,
     "adaptive_avg_pool3d": 3 * 2 * 2, "lp_pool1d": 3, "lp_pool2d": 6, "lp_pool3d": 8,
 })
+REDUCTION_SIZE.update({"fold": 4, "grid_sample": 3 * 16, "affine_grid": 3})  # overlaps, taps, terms
 
 
 def test_every_public_function_has_a_sample():

@@ -52,6 +52,10 @@ from ._dropout import feature_alpha_dropout as feature_alpha_dropout
 from ._embedding import embedding as embedding
 from ._embedding import embedding_renorm as embedding_renorm
 from ._embedding import one_hot as one_hot
+from ._fold import fold as fold
+from ._fold import unfold as unfold
+from ._grid_sample import affine_grid as affine_grid
+from ._grid_sample import grid_sample as grid_sample
 from ._instance_norm import instance_norm as instance_norm
 from ._instance_norm import instance_norm_running_stats as instance_norm_running_stats
 from ._instance_norm import local_response_norm as local_response_norm
@@ -218,4 +222,8 @@ __all__ = [
     "max_pool2d_with_indices",
     "max_pool3d",
     "max_pool3d_with_indices",
+    "unfold",
+    "fold",
+    "grid_sample",
+    "affine_grid",
 ]

@@ -1317,6 +1317,53 @@ class PixelUnshuffle(_Layer):
         return self._forward(input)
 
 
+class Unfold(_Layer):
+    """``torch.nn.Unfold(kernel_size, dilation=1, padding=0, stride=1)`` for flax.linen:
+    :func:`jaxnn.functional.unfold`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Unfold(2, stride=2).apply({}, jnp.ones((1, 3, 4, 4))).shape
+      (1, 12, 4)
+    """
+
+    kernel_size: int | Sequence[int]
+    dilation: int | Sequence[int] = 1
+    padding: int | Sequence[int] = 0
+    stride: int | Sequence[int] = 1
+
+    def _layer(self) -> L.Layer:
+        return L.Fold(self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Fold(_Layer):
+    """``torch.nn.Fold(output_size, kernel_size, dilation=1, padding=0, stride=1)`` for flax.linen:
+    :func:`jaxnn.functional.fold`; no variables.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> jl.Fold((4, 4), 2, stride=2).apply({}, jnp.ones((1, 12, 4))).shape
+      (1, 3, 4, 4)
+    """
+
+    output_size: int | Sequence[int]
+    kernel_size: int | Sequence[int]
+    dilation: int | Sequence[int] = 1
+    padding: int | Sequence[int] = 0
+    stride: int | Sequence[int] = 1
+
+    def _layer(self) -> L.Layer:
+        return L.Fold(self.kernel_size, self.dilation, self.padding, self.stride, self.output_size)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
 class RMSNorm(_Layer):
     """``torch.nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True, device=None,
     dtype=None)`` for flax.linen: :func:`jaxnn.functional.rms_norm`.

@@ -231,7 +231,6 @@ class UNet2DConditionModel(PretrainedModel):
     weights_name: ClassVar[str] = "diffusion_pytorch_model.safetensors"
     library: ClassVar[str] = "diffusers"
 
-
     @classmethod
     def _check_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         c = dict(_DEFAULTS)

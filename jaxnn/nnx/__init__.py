@@ -63,6 +63,7 @@ from ._modules import Dropout3d as Dropout3d
 from ._modules import Embedding as Embedding
 from ._modules import FeatureAlphaDropout as FeatureAlphaDropout
 from ._modules import Flatten as Flatten
+from ._modules import Fold as Fold
 from ._modules import FrozenParam as FrozenParam
 from ._modules import GroupNorm as GroupNorm
 from ._modules import Hardshrink as Hardshrink
@@ -114,6 +115,7 @@ from ._modules import Tanh as Tanh
 from ._modules import Tanhshrink as Tanhshrink
 from ._modules import Threshold as Threshold
 from ._modules import Unflatten as Unflatten
+from ._modules import Unfold as Unfold
 from ._modules import Upsample as Upsample
 from ._modules import UpsamplingBilinear2d as UpsamplingBilinear2d
 from ._modules import UpsamplingNearest2d as UpsamplingNearest2d

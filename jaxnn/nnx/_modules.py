@@ -1353,6 +1353,53 @@ class PixelUnshuffle(_Layer):
         return self._forward(input)
 
 
+class Unfold(_Layer):
+    """``torch.nn.Unfold(kernel_size, dilation=1, padding=0, stride=1)``: :func:`jaxnn.functional.unfold`
+    (im2col); no variables, arguments checked at the call as torch does.
+
+    Shape:
+      input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, C*kh*kw, L)`` or ``(C*kh*kw, L)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Unfold(2, stride=2)(jnp.ones((1, 3, 4, 4))).shape
+      (1, 12, 4)
+    """
+
+    def __init__(self, kernel_size: int | Sequence[int], dilation: int | Sequence[int] = 1,
+                 padding: int | Sequence[int] = 0, stride: int | Sequence[int] = 1, *,
+                 rngs: nnx.Rngs | None = None):
+        self._build(L.Fold(kernel_size, dilation, padding, stride), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
+class Fold(_Layer):
+    """``torch.nn.Fold(output_size, kernel_size, dilation=1, padding=0, stride=1)``:
+    :func:`jaxnn.functional.fold` (col2im, overlaps summed); no variables.
+
+    Shape:
+      input ``(N, C*kh*kw, L)`` or ``(C*kh*kw, L)``; output ``(N, C, *output_size)`` or
+      ``(C, *output_size)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.nnx as jn
+      >>> jn.Fold((4, 4), 2, stride=2)(jnp.ones((1, 12, 4))).shape
+      (1, 3, 4, 4)
+    """
+
+    def __init__(self, output_size: int | Sequence[int], kernel_size: int | Sequence[int],
+                 dilation: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                 stride: int | Sequence[int] = 1, *, rngs: nnx.Rngs | None = None):
+        self._build(L.Fold(kernel_size, dilation, padding, stride, output_size), None)
+
+    def __call__(self, input: jax.Array) -> jax.Array:
+        return self._forward(input)
+
+
 class RMSNorm(_Layer):
     """``torch.nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True, device=None,
     dtype=None)``: :func:`jaxnn.functional.rms_norm`.
