@@ -218,6 +218,30 @@ def test_integer_target_is_promoted_like_torch(name):
     assert_close(got, want.numpy(), rtol=reduction_tol(12), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "poisson_nll_loss"])
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_integer_input_with_floating_target_is_promoted_like_torch(name, red):
+    x, y = _rng(2).integers(-1, 3, (3, 4)).astype(np.int32), _n((3, 4))
+    want = getattr(TF, name)(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y), reduction=red)
+    got = getattr(F, name)(jnp.asarray(x), jnp.asarray(y), reduction=red)
+    assert got.dtype == jnp.float32
+    assert_close(got, want.numpy(), rtol=reduction_tol(12), atol=1e-6)
+
+
+def test_integer_input_errors_where_torch_has_no_kernel():
+    x = jnp.ones((2,), jnp.int32)
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "soft_margin_loss"):  # int with int
+        with pytest.raises(TypeError, match="`input` must have a floating dtype"):
+            getattr(F, name)(x, x)
+    for name in ("huber_loss", "soft_margin_loss", "kl_div"):  # torch refuses these with a float target too
+        with pytest.raises(TypeError, match="`input` must have a floating dtype"):
+            getattr(F, name)(x, jnp.ones((2,)), reduction="sum")
+    got = F.poisson_nll_loss(x, x)  # torch: exp/log of an integer tensor are float32
+    assert got.dtype == jnp.float32
+    assert_close(got, TF.poisson_nll_loss(torch.ones(2, dtype=torch.long), torch.ones(2, dtype=torch.long)).numpy(),
+                 rtol=1e-6, atol=1e-6)
+
+
 def test_kl_div_rejects_integer_target_like_torch():
     with pytest.raises(RuntimeError, match="Integral inputs not supported"):
         TF.kl_div(torch.zeros(2), torch.ones(2, dtype=torch.long), reduction="sum")
@@ -404,6 +428,57 @@ def test_soft_margin_overflow_like_torch():
     want = TF.soft_margin_loss(torch.tensor(x), torch.tensor(y), reduction="none").numpy()
     got = F.soft_margin_loss(jnp.asarray(x), jnp.asarray(y), reduction="none")
     np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("name,kwargs", [("l1_loss", {}), ("l1_loss", {"weight": True}),
+                                         ("smooth_l1_loss", {"beta": 0.0})])
+def test_l1_gradient_at_a_tie_is_zero_like_torch(name, kwargs):
+    """torch's ``abs`` backward is ``sign``: 0 where input == target (``jnp.abs``'s is 1 there)."""
+    x, y = np.array([0.0, 1.0, -2.0, 3.0], np.float32), np.array([0.0, 0.0, -2.0, 1.0], np.float32)
+    w = _u((4,), 0.5, 2.0, 3)
+    if kwargs.get("weight"):
+        kwargs = {"weight": w}
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    getattr(TF, name)(tx, ty, reduction="sum", **tkw).backward()
+    jkw = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    gx, gy = jax.grad(lambda a, b: getattr(F, name)(a, b, reduction="sum", **jkw), argnums=(0, 1))(
+        jnp.asarray(x), jnp.asarray(y))
+    np.testing.assert_array_equal(np.asarray(gx), tx.grad.numpy())
+    np.testing.assert_array_equal(np.asarray(gy), ty.grad.numpy())
+
+
+@pytest.mark.parametrize("p", [2, 1, 3, 0.5, math.inf, -math.inf, 1.5])
+@pytest.mark.parametrize("swap", [False, True])
+def test_triplet_margin_coincident_points_gradient_like_torch(p, swap):
+    """eps=0 and anchor == positive (or == negative in one coordinate): torch's norm backward (0 at
+    a zero norm and at a zero difference), not nan or jnp.abs's subgradient 1."""
+    a = _n((3, 4))
+    pos = a.copy()
+    pos[1, 0] += 1.0
+    neg = _n((3, 4), 1)
+    neg[2] = a[2]
+    neg[0, 1] = a[0, 1]
+    ts = [torch.tensor(v, requires_grad=True) for v in (a, pos, neg)]
+    TF.triplet_margin_loss(*ts, p=p, eps=0.0, swap=swap, reduction="sum").backward()
+    out = F.triplet_margin_loss(*(jnp.asarray(v) for v in (a, pos, neg)), p=p, eps=0.0, swap=swap, reduction="sum")
+    grads = jax.grad(lambda *v: F.triplet_margin_loss(*v, p=p, eps=0.0, swap=swap, reduction="sum"),
+                     argnums=(0, 1, 2))(*(jnp.asarray(v) for v in (a, pos, neg)))
+    want = TF.triplet_margin_loss(*(torch.tensor(v) for v in (a, pos, neg)), p=p, eps=0.0, swap=swap,
+                                  reduction="sum")
+    assert_close(out, want.numpy(), rtol=1e-5, atol=1e-6)
+    for g, t in zip(grads, ts, strict=True):
+        assert_close(g, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_soft_margin_target_broadcasting_past_input_raises_like_torch():
+    """torch writes the loss into a tensor of input's shape: a target that broadcasts it larger fails."""
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        TF.soft_margin_loss(torch.zeros(3), torch.ones(4, 3))
+    with pytest.raises(ValueError, match=r"output with shape \(3\) doesn't match the broadcast shape \(4, 3\)"):
+        F.soft_margin_loss(jnp.zeros(3), jnp.ones((4, 3)))
+    got = F.soft_margin_loss(jnp.zeros((4, 3)), jnp.ones(3), reduction="none")  # the other way round: fine
+    assert got.shape == TF.soft_margin_loss(torch.zeros(4, 3), torch.ones(3), reduction="none").shape
 
 
 # --- legacy size_average / reduce -------------------------------------------------------------------------

@@ -214,6 +214,26 @@ def test_lengths_under_jit_and_padding_ignored():
     assert np.all(np.asarray(out)[2:, 0] == 0)
 
 
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM_PROJ", "GRU"])
+@pytest.mark.parametrize("pad", [np.nan, np.inf])
+def test_lengths_nonfinite_padding_gradients_like_torch(mode, pad):
+    """nan/inf past a sequence's length never reach the arithmetic (torch packs them away): outputs,
+    states and every gradient as torch's, finite, and zero at the padding."""
+    t, sd, j, lm = _twins(mode, **_config(mode, 2, True, False, True))
+    x = np.random.default_rng(3).standard_normal((5, 3, IN)).astype(np.float32)
+    x[2:, 1] = pad
+    x[4:, 2] = pad
+    _compare(mode, t, sd, j, lm, x, None, lengths=[5, 2, 4])
+    lstm = _kind(mode) == "LSTM"
+
+    def loss(x):
+        out, state = j(x, lengths=jnp.array([5, 2, 4]))
+        return jnp.sum(out) + jnp.sum(state[0] if lstm else state)
+
+    g = jax.grad(loss)(jnp.asarray(x))
+    assert bool(jnp.isfinite(g).all()) and not np.asarray(g)[2:, 1].any() and not np.asarray(g)[4:, 2].any()
+
+
 # --- cells ------------------------------------------------------------------------------------------
 
 CELLS = [("RNNCell", "tanh"), ("RNNCell", "relu"), ("LSTMCell", None), ("GRUCell", None)]
@@ -519,6 +539,11 @@ def _call_errors():
          ValueError, r"hx\[0\]` of shape \(1, 2, 2\)"),
         ("LSTM", {}, x3, (np.zeros((2, HID), np.float32), np.zeros((2, HID), np.float32)), ValueError,
          "should also be 3-D"),
+        # no time steps: torch's "Expected sequence length to be larger than 0" (batched, batch_first, unbatched)
+        ("GRU", {}, np.zeros((0, 2, IN), np.float32), None, ValueError, "sequence length to be larger than 0"),
+        ("LSTM", dict(batch_first=True), np.zeros((2, 0, IN), np.float32), None, ValueError,
+         "sequence length to be larger than 0"),
+        ("RNN", {}, np.zeros((0, IN), np.float32), None, ValueError, "sequence length to be larger than 0"),
     ]
 
 

@@ -132,15 +132,32 @@ def _rounder(dtype: Any) -> Any:
     return lambda a: a.astype(dtype).astype(jnp.float32)
 
 
+@jax.custom_jvp
+def _abs(z: jax.Array) -> jax.Array:
+    """``z.abs()`` with torch's gradient ``sign(z)``: 0 at ``z == 0`` (``jnp.abs``'s is 1 there)."""
+    return jnp.abs(z)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return jnp.abs(z), jnp.sign(z) * dz
+
+
 def _clamp_min0(z: jax.Array) -> jax.Array:
     """``z.clamp_min(0)`` with torch's gradient (1 where ``z >= 0``) and nan kept."""
     return jnp.where(z < 0, jnp.zeros((), z.dtype), z)
 
 
-def _pointwise_args(input: Any, target: Any, weight: Any = None, integer_target: bool = True
-                    ) -> tuple[jax.Array, jax.Array, Any, Any]:
-    """Floating ``input``; ``target`` floating, or integer where torch promotes it (mse_loss, ...)."""
-    check_float(input, "input")
+def _pointwise_args(input: Any, target: Any, weight: Any = None, integer_target: bool = True,
+                    integer_input: bool = False) -> tuple[jax.Array, jax.Array, Any, Any]:
+    """Floating ``input``; ``target`` floating, or integer where torch promotes it (mse_loss, ...).
+    ``integer_input``: an integer ``input`` with a floating ``target`` is promoted too, as torch's
+    mse_loss / l1_loss / smooth_l1_loss / poisson_nll_loss do (two integer arrays: TypeError)."""
+    check_array(input, "input")
+    if not (integer_input and jnp.issubdtype(input.dtype, jnp.integer) and hasattr(target, "dtype")
+            and jnp.issubdtype(target.dtype, jnp.floating)):
+        check_float(input, "input")
     if integer_target:
         check_array(target, "target")
         if not (jnp.issubdtype(target.dtype, jnp.floating) or jnp.issubdtype(target.dtype, jnp.integer)):
@@ -188,8 +205,8 @@ def mse_loss(
         \ (\text{or } \tfrac{1}{n}\textstyle\sum_i \ell_i \text{ without weight})
 
     Args:
-      input, target: floating arrays that broadcast (torch warns when their shapes differ; so does
-        jaxnn).
+      input, target: arrays that broadcast (torch warns when their shapes differ; so does jaxnn),
+        floating, or integer where the other is floating (promoted, as torch's).
       size_average, reduce: deprecated; either one overrides ``reduction`` (torch's legacy rule).
       reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
       weight: optional per-element weights of exactly ``input``'s shape; ``'mean'`` then divides by
@@ -200,7 +217,7 @@ def mse_loss(
 
     Raises:
       ValueError: shapes that do not broadcast, a ``weight`` not of ``input``'s shape, an invalid
-        ``reduction``. TypeError: non-floating arrays.
+        ``reduction``. TypeError: two non-floating arrays.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -212,7 +229,7 @@ def mse_loss(
     module docstring).
     """
     reduction = _reduction(reduction, size_average, reduce)
-    x, t, dtype, ct = _pointwise_args(input, target, weight)
+    x, t, dtype, ct = _pointwise_args(input, target, weight, integer_input=True)
     _size_warning(input, target)
     r = _rounder(dtype)
     d = r(x - t)
@@ -233,7 +250,8 @@ def l1_loss(
     r"""``torch.nn.functional.l1_loss``: absolute error :math:`\ell_i = w_i |x_i - y_i|`, reduced.
 
     Args:
-      input, target: floating arrays that broadcast (a UserWarning when the shapes differ, as torch).
+      input, target: arrays that broadcast (a UserWarning when the shapes differ, as torch); as
+        :func:`mse_loss`, an integer ``input`` or ``target`` is promoted when the other is floating.
       size_average, reduce: deprecated; either one overrides ``reduction``.
       reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
       weight: optional, exactly ``input``'s shape; ``'mean'`` divides by ``weight.sum()``.
@@ -251,9 +269,9 @@ def l1_loss(
       Array(3., dtype=float32)
     """
     reduction = _reduction(reduction, size_average, reduce)
-    x, t, dtype, ct = _pointwise_args(input, target, weight)
+    x, t, dtype, ct = _pointwise_args(input, target, weight, integer_input=True)
     _size_warning(input, target)
-    loss = jnp.abs(x - t)
+    loss = _abs(x - t)
     if weight is not None:
         return _weighted(loss, input, weight, reduction, dtype, ct, mean_by_weight=True)
     return _reduce(loss, reduction, dtype)
@@ -276,7 +294,8 @@ def smooth_l1_loss(
     ``beta = 0`` is :func:`l1_loss`, as in torch.
 
     Args:
-      input, target: floating arrays that broadcast.
+      input, target: arrays that broadcast; an integer ``input`` or ``target`` is promoted when the
+        other is floating (torch's type promotion).
       size_average, reduce: deprecated; either one overrides ``reduction``.
       reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
       beta: the threshold, ``>= 0``.
@@ -293,10 +312,10 @@ def smooth_l1_loss(
     if beta < 0:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta: `beta` (={beta}) must be >= 0.")
     reduction = _reduction(reduction, size_average, reduce)
-    x, t, dtype, ct = _pointwise_args(input, target)
+    x, t, dtype, ct = _pointwise_args(input, target, integer_input=True)
     _size_warning(input, target)
     d = x - t
-    z = jnp.abs(d)
+    z = _abs(d)
     if beta == 0.0:
         return _reduce(z, reduction, dtype)
     b = jnp.asarray(beta, ct)
@@ -837,7 +856,8 @@ def poisson_nll_loss(
         \; + \; [\text{full}]\,[y_i > 1]\,\big(y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)\big)
 
     Args:
-      input: the expectation (its log with ``log_input``), any shape.
+      input: the expectation (its log with ``log_input``), any shape; an integer ``input`` is taken
+        as float32, as torch's ``exp`` / ``log`` of an integer tensor.
       target: samples, broadcasting with ``input``.
       log_input: see the formula. full: add the Stirling term where ``target > 1``.
       size_average, reduce: deprecated; either one overrides ``reduction``.
@@ -856,6 +876,8 @@ def poisson_nll_loss(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     reduction = _reduction(reduction)
+    if hasattr(input, "dtype") and jnp.issubdtype(input.dtype, jnp.integer):
+        input = jnp.asarray(input, jnp.float32)  # torch: exp/log of an integer tensor are float32
     x, t, dtype, ct = _pointwise_args(input, target)
     r = _rounder(dtype)
     if log_input:
@@ -1105,7 +1127,8 @@ def soft_margin_loss(
     range (``-y x > 88.7`` in float32), as torch's.
 
     Args:
-      input: any shape. target: broadcasting with ``input``, values 1 / -1.
+      input: any shape. target: values 1 / -1, broadcasting to ``input``'s shape (a larger broadcast
+        shape is an error, as torch's).
       size_average, reduce: deprecated; either one overrides ``reduction``.
       reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
 
@@ -1117,6 +1140,9 @@ def soft_margin_loss(
     """
     reduction = _reduction(reduction, size_average, reduce)
     x, t, dtype, ct = _pointwise_args(input, target)
+    if tuple(x.shape) != tuple(input.shape):  # torch writes into a tensor of input's shape
+        raise ValueError(f"output with shape {shape_str(input.shape)} doesn't match the broadcast shape "
+                         f"{shape_str(x.shape)}: `target` may broadcast to `input`'s shape, not beyond it.")
     r = _rounder(dtype)
     return _reduce(r(jnp.log1p(r(jnp.exp(r(-x * t))))), reduction, dtype)
 
@@ -1163,11 +1189,14 @@ def multilabel_soft_margin_loss(
 
 
 def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> jax.Array:
-    """``torch.pairwise_distance``: ``norm(x1 - x2 + eps, p, dim=-1)``."""
+    """``torch.pairwise_distance``: ``norm(x1 - x2 + eps, p, dim=-1)``, with torch's ``norm`` gradient:
+    ``sign(d)`` (0 at ``d == 0``) and 0 at a zero norm, where plain autodiff gives 1 or nan (``eps=0``)."""
     d = x1 - x2 + jnp.asarray(eps, x1.dtype)
-    a = jnp.abs(d)
+    a = _abs(d)
+    zero, one = jnp.zeros((), d.dtype), jnp.ones((), d.dtype)
     if p == 2:
-        return jnp.sqrt(jnp.sum(d * d, axis=-1))
+        s = jnp.sum(d * d, axis=-1)
+        return jnp.where(s == 0, zero, jnp.sqrt(jnp.where(s == 0, one, s)))
     if p == 1:
         return jnp.sum(a, axis=-1)
     if p == math.inf:
@@ -1176,7 +1205,10 @@ def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> ja
         return jnp.min(a, axis=-1)
     if p == 0:
         return jnp.sum(jax.lax.stop_gradient((a != 0).astype(d.dtype)), axis=-1)
-    return jnp.sum(a**p, axis=-1) ** (1.0 / p)
+    if p < 0:
+        return jnp.sum(a**p, axis=-1) ** (1.0 / p)
+    s = jnp.sum(jnp.where(a == 0, zero, jnp.where(a == 0, one, a) ** p), axis=-1)
+    return jnp.where(s == 0, zero, jnp.where(s == 0, one, s) ** (1.0 / p))
 
 
 def triplet_margin_loss(

@@ -123,6 +123,8 @@ def rnn_forward(mode: str, input: jax.Array, h0: jax.Array, c0: jax.Array | None
         mask = (jnp.arange(T)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
     keys = jax.random.split(rng, num_layers - 1) if rng is not None and num_layers > 1 else None
     x = input
+    if mask is not None:  # padding never reaches the arithmetic: nan/inf there cannot poison the gradients
+        x = jnp.where(mask, x, jnp.zeros((), x.dtype))
     h_n: list[jax.Array] = []
     c_n: list[jax.Array] = []
     for layer in range(num_layers):
