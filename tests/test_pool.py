@@ -99,6 +99,52 @@ def test_max_pool_window_outside_the_input_is_minus_inf_as_torch():
     assert np.isneginf(np.asarray(j_out)).all()
 
 
+def test_max_pool_all_minus_inf_window_gradient_goes_to_its_first_tap_as_torch():
+    """torch's scan starts at the window's first tap: an all -inf window sends its gradient there
+    (the values and indices already matched; the gradient was lost)."""
+    x = np.full((1, 2, 4, 4), -np.inf, np.float32)
+    x[0, 1, 3, 3] = 1.0
+    for jf, tf, args in [(F.max_pool2d, TF.max_pool2d, (2,)), (F.max_pool2d, TF.max_pool2d, (3, 1, 1)),
+                         (F.adaptive_max_pool2d, TF.adaptive_max_pool2d, (3,)),
+                         (F.adaptive_max_pool2d, TF.adaptive_max_pool2d, (1,)),
+                         (F.max_pool1d, TF.max_pool1d, ((29,), 1, 14))]:  # 29 taps, stride 1: the scan
+        xi = x.reshape(1, 2, 16) if jf is F.max_pool1d else x
+        t = torch.tensor(xi, requires_grad=True)
+        tf(t, *args).sum().backward()
+        g = jax.grad(lambda v, jf=jf, args=args: jf(v, *args).sum())(jnp.asarray(xi))
+        np.testing.assert_array_equal(np.asarray(g), t.grad.numpy())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_large_windows_match_torch_and_compile_fast(rng, n):
+    """More than 27 taps per window (patches within 8x the input) take the gathered path: same
+    values, indices (first maximum, last NaN, all -inf) and gradient as torch. The unrolled scan
+    took 41 s to compile the gradient of adaptive_max_pool2d(x, 1) on an 8 x 8 plane and over 9
+    minutes on 16 x 16."""
+    sz = {1: (40,), 2: (9, 9), 3: (6, 6, 6)}[n]
+    x = rng.integers(-3, 4, (2, 2) + sz).astype(np.float32)
+    x.reshape(-1)[rng.integers(0, x.size, 4)] = np.nan
+    x[1, 1] = -np.inf
+    tfa, jfa = getattr(TF, f"adaptive_max_pool{n}d"), getattr(F, f"adaptive_max_pool{n}d")
+    tfm, jfm = getattr(TF, f"max_pool{n}d"), getattr(F, f"max_pool{n}d")
+    kw = dict(kernel_size=30, stride=7, padding=15, dilation=1, ceil_mode=True) if n == 1 else \
+        dict(kernel_size=6 if n == 2 else 4, stride=2, padding=3 if n == 2 else 2, dilation=2, ceil_mode=True)
+    for jf, tf, args, kwargs in [(jfa, tfa, (1,), {}), (jfa, tfa, (2,), {}), (jfm, tfm, (), kw)]:
+        t = torch.tensor(x, requires_grad=True)
+        to, ti = tf(t, *args, return_indices=True, **kwargs)
+        w = rng.standard_normal(tuple(to.shape)).astype(np.float32)
+        (to * torch.from_numpy(w)).sum().backward()
+        f = jax.jit(lambda v, jf=jf, args=args, kwargs=kwargs: jf(v, *args, return_indices=True, **kwargs))
+        jo, ji = f(jnp.asarray(x))
+        np.testing.assert_array_equal(np.asarray(jo), to.detach().numpy())
+        np.testing.assert_array_equal(np.asarray(ji), ti.numpy())
+        g = jax.jit(jax.grad(lambda v, f=f, w=w: (f(v)[0] * w).sum()))(jnp.asarray(x))
+        np.testing.assert_allclose(np.asarray(g), t.grad.numpy(), rtol=1e-6, atol=1e-6)
+    big = jnp.zeros((2, 4, 16, 16), jnp.float32)
+    assert "gather" in str(jax.make_jaxpr(lambda v: F.adaptive_max_pool2d(v, 1))(big))
+    jax.jit(jax.grad(lambda v: F.adaptive_max_pool2d(v, 1).sum())).lower(big).compile()  # seconds, not minutes
+
+
 # --- average pooling --------------------------------------------------------------------------------
 
 AVG_CASES = [
@@ -454,6 +500,45 @@ def test_accepted_where_torch_accepts(call):
     got = call(F, x)
     assert got.shape == tuple(want.shape)
     np.testing.assert_allclose(np.asarray(got), to_numpy(want), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,shape", [
+    ("adaptive_max_pool1d", (0, 4)),  # torch's adaptive max pooling checks dims 1.. only: an
+    ("adaptive_max_pool2d", (0, 4, 4)),  # unbatched input may have no channels
+    ("adaptive_max_pool3d", (0, 4, 4, 4)),
+    ("adaptive_avg_pool3d", (2, 0, 4, 4, 4)),  # torch's 3-D adaptive average pooling checks C too
+    ("adaptive_avg_pool2d", (2, 0, 4, 4)),  # (its 1-D/2-D kernels check the spatial dims only)
+    ("adaptive_avg_pool3d", (0, 4, 4, 4)),
+])
+def test_adaptive_empty_dims_as_torch(name, shape):
+    x = np.zeros(shape, np.float32)
+    try:
+        want = getattr(TF, name)(torch.from_numpy(x), 2)
+    except RuntimeError:
+        with pytest.raises(ValueError, match="non-zero sizes"):
+            getattr(F, name)(x, 2)
+        return
+    got = getattr(F, name)(x, 2)
+    assert got.shape == tuple(want.shape)
+    if name.startswith("adaptive_max"):
+        out, idx = getattr(F, name)(x, 2, return_indices=True)
+        assert out.shape == idx.shape == tuple(want.shape)
+
+
+@pytest.mark.parametrize("norm_type", [math.inf, -math.inf])
+@pytest.mark.parametrize("n", [1, 2])
+def test_lp_pool_infinite_norm_gradient_at_zero_as_torch(n, norm_type):
+    """norm_type=+-inf is max_pool of input.abs(): torch's abs gradient is sign(x), 0 at 0
+    (jnp.abs's is 1 there)."""
+    x = np.array([0.0, 0.0, -1.0, 0.0, 2.0, -2.0, -0.0, 3.0], np.float32).reshape((1, 1) + (8,) * (n == 1) +
+                                                                                  (2, 4) * (n == 2))
+    t = to_torch(x, requires_grad=True)
+    tf, jf = getattr(TF, f"lp_pool{n}d"), getattr(F, f"lp_pool{n}d")
+    want = tf(t, norm_type, 2)
+    want.sum().backward()
+    np.testing.assert_array_equal(np.asarray(jf(x, norm_type, 2)), to_numpy(want))
+    g = jax.grad(lambda v: jf(v, norm_type, 2).sum())(jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(g), to_numpy(t.grad))
 
 
 # --- modules (the LAYERS rows of test_layers.py cover state_dict, train/eval and nnx == linen) --------

@@ -271,13 +271,14 @@ def _lead(x: jax.Array, nb: int) -> jax.Array:
     return x.reshape((1,) * nb + x.shape)
 
 
-def _split_blocks(x: jax.Array, axis: int, b: int, n: int) -> jax.Array:
-    """Pad ``axis`` to ``n * b`` and split it into ``n`` blocks of ``b``, the block index first."""
+def _split_blocks(x: jax.Array, axis: int, b: int, n: int, fill: float = 0.0) -> jax.Array:
+    """Pad ``axis`` to ``n * b`` (with ``fill``) and split it into ``n`` blocks of ``b``, the block
+    index first."""
     pad = n * b - x.shape[axis]
     if pad:
         widths = [(0, 0)] * x.ndim
         widths[axis] = (0, pad)
-        x = jnp.pad(x, widths)
+        x = jnp.pad(x, widths, constant_values=jnp.asarray(fill, x.dtype))
     x = x.reshape(x.shape[:axis] + (n, b) + x.shape[axis + 1:])
     return jnp.moveaxis(x, axis, 0)
 
@@ -395,7 +396,9 @@ def _flash_bwd(g: _Geometry, res, dout):
     delta = jnp.sum(dout * out, axis=-1)
     qb = _split_blocks(q, q.ndim - 2, g.bq, nq)
     gb = _split_blocks(dout, dout.ndim - 2, g.bq, nq)
-    lb = _split_blocks(lse, lse.ndim - 1, g.bq, nq)
+    # padded query rows get lse = +inf, so P = 0 there: their scores are not bounded by any lse (a
+    # row-broadcast float mask of 100 gave exp(100) = inf, then inf * 0 = nan in dk, dv, dmask)
+    lb = _split_blocks(lse, lse.ndim - 1, g.bq, nq, fill=jnp.inf)
     db = _split_blocks(delta, delta.ndim - 1, g.bq, nq)
     kb = _split_blocks(k, k.ndim - 2, g.bk, nk)
     vb = _split_blocks(v, v.ndim - 2, g.bk, nk)

@@ -10,6 +10,8 @@ the array work is slices, gathers and ``lax.reduce_window``:
 - max pooling scans the window's taps in torch's order (row-major over the kernel) keeping the
   first maximum, with NaN winning (``val > max or isnan(val)``), which gives torch's flat per-plane
   index; the output is then gathered at that index, so the gradient goes where torch sends it.
+  Windows of more than ``_SCAN_MAX_TAPS`` taps (global pooling) gather their taps into one axis
+  and pick the same tap there (an unrolled scan compiles too slowly).
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ def _check_floating(input: Any, fn: str) -> None:
 
 def _check_rank(input: Any, n: int, fn: str, *, nonempty_from: int | None = None) -> None:
     """``(C, *spatial)`` or ``(N, C, *spatial)``; every non-batch dim non-empty (``nonempty_from``:
-    the first dim that must be non-empty in the batched layout; torch's adaptive average pooling
-    only checks the spatial dims)."""
+    the first dim that must be non-empty, whatever the layout: torch's 1-D/2-D adaptive average
+    pooling checks only the spatial dims, its adaptive max pooling and 3-D adaptive average
+    pooling every dim from 1, so an unbatched ``(0, *spatial)`` is accepted)."""
     if input.ndim not in (n + 1, n + 2):
         raise ValueError(
             f"{fn}: `input` must be {n + 1}-D (C, *spatial) or {n + 2}-D (N, C, *spatial) with {n} spatial "
@@ -80,7 +83,7 @@ def _check_rank(input: Any, n: int, fn: str, *, nonempty_from: int | None = None
         )
     start = 1 if input.ndim == n + 2 else 0
     if nonempty_from is not None:
-        start = input.ndim - n
+        start = nonempty_from
     if any(s == 0 for s in input.shape[start:]):
         raise ValueError(
             f"{fn}: `input` must have non-zero sizes in its non-batch dimensions (a batch of 0 is "
@@ -201,11 +204,72 @@ def _taps_along(v: jax.Array, positions: np.ndarray, axis: int) -> jax.Array:
     return jnp.take(v, jnp.asarray(positions, jnp.int32), axis=axis)
 
 
+#: Windows with more taps than this are reduced over gathered patches (:func:`_max_over_patches`)
+#: instead of the unrolled scan, whose chain of selects (and its transpose) XLA compiles in time
+#: growing faster than the tap count: ``adaptive_max_pool2d(x, 1)`` on 8 x 8 / 16 x 16 planes took
+#: 41 s / over 9 min to compile its gradient. Only where the patches stay within 8 times the input
+#: (adaptive windows, strides near the kernel size): a large stride-1 kernel still takes the scan.
+_SCAN_MAX_TAPS = 27
+
+
+def _max_over_patches(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """:func:`_max_with_indices` for large windows: gather every window's taps into a trailing axis
+    (row-major tap order) and pick torch's tap there: the last NaN if the window has one, else the
+    first maximum (the first in-input tap for an all ``-inf`` window). The value is gathered at that
+    tap, so the gradient goes there only."""
+    n = len(spatial)
+    out_shape = tuple(t[0].shape[0] for t in taps)
+    ks = tuple(t[0].shape[1] for t in taps)
+    plane_strides = [math.prod(spatial[a + 1 :]) for a in range(n)]
+    v = x
+    for a, ((pos, _), size) in enumerate(zip(taps, spatial, strict=True)):  # axis 1 + 2a: (out_a, K_a)
+        flat_pos = np.clip(pos, 0, size - 1).reshape(-1)
+        v = jnp.take(v, jnp.asarray(flat_pos, jnp.int32), axis=1 + 2 * a)
+        v = v.reshape(v.shape[: 1 + 2 * a] + pos.shape + v.shape[2 + 2 * a :])
+    v = v.transpose((0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2))).reshape((x.shape[0], *out_shape, -1))
+    # static per-window tables, (*out, K_total): in-input, flat per-plane index
+    grid = np.ix_(*[np.arange(o) for o in out_shape], *[np.arange(k) for k in ks])
+    o_idx, k_idx = grid[:n], grid[n:]
+    valid = np.ones(out_shape + ks, bool)
+    flat = np.zeros(out_shape + ks, np.int64)
+    for a, (pos, ok) in enumerate(taps):
+        valid = valid & ok[o_idx[a], k_idx[a]]
+        flat = flat + pos[o_idx[a], k_idx[a]] * plane_strides[a]
+    valid = valid.reshape(out_shape + (-1,))
+    flat = flat.reshape(out_shape + (-1,))
+    none: np.ndarray = ~np.any(valid, axis=-1)  # no tap in the input: -inf at the first non-negative tap
+    first = []
+    for pos, _ in taps:
+        first.append(pos[np.arange(pos.shape[0]), np.argmax(pos >= 0, axis=1)])
+    init = np.broadcast_to(sum(g * st for g, st in zip(_outer(first), plane_strides, strict=True)), out_shape)
+    valid_j = jnp.asarray(valid[None])
+    nan = jnp.isnan(v) & valid_j
+    vm = jnp.where(valid_j & ~nan, v, jnp.asarray(-jnp.inf, v.dtype))
+    top = jnp.max(vm, axis=-1, keepdims=True)
+    first_max = jnp.argmax(valid_j & (vm == top), axis=-1)
+    last_nan = valid.shape[-1] - 1 - jnp.argmax(nan[..., ::-1], axis=-1)
+    j = jnp.where(jnp.any(nan, axis=-1), last_nan, first_max)
+    values = jnp.take_along_axis(v, j[..., None], axis=-1)[..., 0]
+    idx_dtype = _index_dtype()
+    index = jnp.take_along_axis(jnp.broadcast_to(jnp.asarray(flat[None], idx_dtype), v.shape), j[..., None],
+                                axis=-1)[..., 0]
+    if none.any():
+        values = jnp.where(jnp.asarray(none[None]), jnp.asarray(-jnp.inf, v.dtype), values)
+        index = jnp.where(jnp.asarray(none[None]), jnp.asarray(init[None], idx_dtype), index)
+    return values, index
+
+
 def _max_with_indices(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int]) -> tuple[jax.Array, jax.Array]:
     """torch's CPU max-pool scan over ``x`` of shape ``(B, *spatial)``: for each window, in row-major
     order of its taps, ``if val > max or isnan(val): max, index = val, flat(tap)``, starting from
     ``-inf`` and the window's first in-range tap. Returns the values (the gradient of each goes to
     the tap at its index only) and the flat per-plane indices."""
+    n_taps = math.prod(t[0].shape[1] for t in taps)
+    n_out = math.prod(t[0].shape[0] for t in taps)
+    # the patches hold n_out * n_taps elements per plane: only where that stays near the input's size
+    # (adaptive and other little-overlapping windows); a large stride-1 kernel keeps the scan
+    if n_taps > _SCAN_MAX_TAPS and n_out * n_taps <= 8 * max(math.prod(spatial), 1):
+        return _max_over_patches(x, taps, spatial)
     n = len(spatial)
     out_shape = tuple(t[0].shape[0] for t in taps)
     plane_strides = [math.prod(spatial[a + 1 :]) for a in range(n)]
@@ -228,6 +292,9 @@ def _max_with_indices(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int
     xp = x
     if any(lo or hi for lo, hi in pads):
         xp = lax.pad(x, jnp.asarray(-jnp.inf, x.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in pads])
+    # each window's first in-input tap (per axis) is taken whatever its value, as torch's scan starts
+    # from it: an all -inf window then sends its gradient to that tap, as torch's does
+    first_tap = [np.argmax(valid, axis=1) for _, valid in taps]
     for js in itertools.product(*(range(t[0].shape[1]) for t in taps)):
         cols = [t[0][:, j] for t, j in zip(taps, js, strict=True)]
         valid = np.ones(out_shape, bool)
@@ -235,17 +302,23 @@ def _max_with_indices(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int
             valid = valid & m
         if not valid.any():
             continue
+        first = valid.copy()
+        for m in _outer([ft == j for ft, j in zip(first_tap, js, strict=True)]):
+            first = first & m
         v = xp
         for a, col in enumerate(cols):
             v = _taps_along(v, col + pads[a][0], 1 + a)
         take = (v > best) | jnp.isnan(v)
+        if first.any():
+            take = take | jnp.asarray(first[None])
         if not valid.all():
             take = take & jnp.asarray(valid[None])
         flat = sum(g * st for g, st in zip(_outer(cols), plane_strides, strict=True))
         best = jnp.where(take, v, best)
         index = jnp.where(take, jnp.asarray(np.broadcast_to(flat, out_shape)[None], idx_dtype), index)
     # The values are the scan's own maxima: the chain of selects sends each output's gradient to the
-    # tap it took last, which is the index returned. A window with no tap in the input keeps -inf.
+    # tap it took last, which is the index returned. A window with no tap in the input keeps -inf
+    # (and its gradient goes nowhere).
     values = best
     return values, index
 
@@ -600,7 +673,7 @@ avg_pool3d.__doc__ = _AVG_DOC.format(
 def _adaptive_avg_pool(n: int, input: Any, output_size: Any) -> jax.Array:
     fn = f"adaptive_avg_pool{n}d"
     _check_floating(input, fn)
-    _check_rank(input, n, fn, nonempty_from=0)
+    _check_rank(input, n, fn, nonempty_from=1 if n == 3 else input.ndim - n)
     out = _adaptive_size(input, output_size, n, fn, allow_none=n > 1)
     x, lead = _as_batch(input, n)
     dtype = x.dtype
@@ -661,7 +734,7 @@ def _adaptive_avg_pool3d_half(x: jax.Array, out: tuple[int, ...]) -> jax.Array:
 def _adaptive_max_pool(n: int, input: Any, output_size: Any, return_indices: Any) -> Any:
     fn = f"adaptive_max_pool{n}d"
     _check_floating(input, fn)
-    _check_rank(input, n, fn)
+    _check_rank(input, n, fn, nonempty_from=1)
     out = _adaptive_size(input, output_size, n, fn, allow_none=n > 1)
     x, lead = _as_batch(input, n)
     if 0 in out:
@@ -863,7 +936,8 @@ def _lp_pool(n: int, input: Any, norm_type: Any, kernel_size: Any, stride: Any, 
             raise ValueError(f"{fn}: `kernel_size` must be an int or a tuple of {n} ints, got {kernel_size!r}.")
     k = _ints(kernel_size, n, "kernel_size", fn)
     if math.isinf(p):
-        x = jnp.abs(jnp.asarray(input))
+        x = jnp.asarray(input)
+        x = x * jnp.sign(x)  # |x| with torch's abs gradient, sign(x): 0 at 0 (jnp.abs': 1)
         if p > 0:
             return _max_pool(n, x, kernel_size, stride, 0, 1, ceil_mode, False)
         return -_max_pool(n, -x, kernel_size, stride, 0, 1, ceil_mode, False)
