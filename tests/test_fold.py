@@ -150,3 +150,32 @@ def test_fold_errors_where_torch_errors(x, args, exc, fragment):
         TF.fold(torch.from_numpy(x), *args)
     with pytest.raises(exc, match=fragment):
         F.fold(x, *args)
+
+
+@pytest.mark.parametrize("kind", ["bool", "complex64"])
+def test_bool_and_complex_inputs_as_torch(kind):
+    """torch's im2col/col2im kernels take bool and complex tensors (overlapping bools are or-ed);
+    jaxnn raised TypeError for them (regression)."""
+    rng = np.random.default_rng(21)
+
+    def sample(shape):
+        if kind == "bool":
+            return rng.random(shape) < 0.3
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+    kw = _kw((2, 3), (1, 2), (1, 0), (1, 1))
+    x = sample((2, 2, 4, 7))
+    out, want = np.asarray(F.unfold(x, **kw)), TF.unfold(torch.from_numpy(x), **kw).numpy()
+    assert out.dtype == want.dtype
+    np.testing.assert_array_equal(out, want)
+    cols = sample(tuple(want.shape))  # overlapping blocks: several taps land on one pixel
+    out, want = np.asarray(F.fold(cols, (4, 7), **kw)), TF.fold(torch.from_numpy(cols), (4, 7), **kw).numpy()
+    assert out.dtype == want.dtype
+    np.testing.assert_array_equal(out, want)
+
+
+def test_numpy_array_sizes_as_torch():
+    """torch takes a 1-D NumPy array for ``output_size`` / ``kernel_size`` (regression: TypeError)."""
+    cols = randn(np.random.default_rng(22), (1, 8, 6))
+    want = TF.fold(torch.from_numpy(cols), np.array([3, 4]), np.array([2, 2])).numpy()
+    np.testing.assert_array_equal(np.asarray(F.fold(cols, np.array([3, 4]), np.array([2, 2]))), want)

@@ -140,6 +140,52 @@ def test_float64_with_x64():
             np.testing.assert_allclose(np.asarray(out), want, rtol=1e-13, atol=1e-13)
 
 
+
+@pytest.mark.parametrize("size", [(1, 1, 7, 3), (1, 1, 9, 1, 11), (1, 1, 100, 37)])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_float64_base_grid_is_torchs_linspace(size, align_corners):
+    """float64 linspace is one fused multiply-add per point in torch: evaluating it in float64 (two
+    roundings) gave last-bit differences in the base grid (regression)."""
+    nd = len(size) - 2
+    with jax.enable_x64(True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # unit-size axes with align_corners
+        ident = np.broadcast_to(np.eye(nd, nd + 1), (size[0], nd, nd + 1)).copy()
+        out = F.affine_grid(jnp.asarray(ident), size, align_corners)
+        assert out.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(out),
+                                      TF.affine_grid(torch.from_numpy(ident), list(size), align_corners).numpy())
+
+
+def test_numpy_float64_without_x64_is_float32_silently():
+    """NumPy float64 inputs without x64 are computed as float32 like every jax op; grid_sample and
+    affine_grid asked for float64 and raised JAX's "not available" UserWarning (regression)."""
+    rng = np.random.default_rng(12)
+    x, g, theta = rng.standard_normal((1, 2, 4, 5)), rng.standard_normal((1, 3, 2, 2)), rng.standard_normal((1, 2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = F.grid_sample(x, g, "bicubic", "border", True)
+        grid = F.affine_grid(theta, (1, 1, 3, 4), False)
+    assert out.dtype == grid.dtype == np.float32
+    want = TF.grid_sample(torch.from_numpy(x), torch.from_numpy(g), "bicubic", "border", True).numpy()
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5, atol=1e-5)
+    want = TF.affine_grid(torch.from_numpy(theta), [1, 1, 3, 4], False).numpy()
+    np.testing.assert_allclose(np.asarray(grid), want, rtol=1e-5, atol=1e-5)
+
+
+
+@pytest.mark.parametrize("mode,padding_mode,align_corners", MODES_3D)
+def test_5d_infinite_coordinates_follow_torchs_scalar_kernel(mode, padding_mode, align_corners):
+    """torch's 5-D kernel skips out-of-bounds corners (``zeros`` gives 0 where an infinite coordinate's
+    weights are NaN) and its ``std::min``/``std::max`` clip sends NaN (an infinite coordinate
+    reflected, a NaN grid) to ``size - 1``: jaxnn gave NaN and pixel 0 (regression). -3e38 is finite
+    but overflows when un-normalised."""
+    x = randn(np.random.default_rng(13), (1, 2, 2, 3, 4))
+    pts = [[np.inf, 0.0, 0.0], [0.1, -3e38, 0.3], [0.2, 0.3, -np.inf], [np.nan, 0.0, 0.0], [0.2, np.nan, -np.inf],
+           [1e20, 0.2, 0.3], [-np.inf, -np.inf, -np.inf], [0.5, -0.25, 0.75]]
+    g = np.array(pts, np.float32).reshape(1, 1, 2, 4, 3)
+    out = F.grid_sample(x, g, mode, padding_mode, align_corners)
+    want = TF.grid_sample(torch.from_numpy(x), torch.from_numpy(g), mode, padding_mode, align_corners).numpy()
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6, atol=1e-6)
 HALF_CASES = [("bilinear", "zeros", False), ("bilinear", "reflection", True), ("nearest", "border", False),
               ("bicubic", "zeros", True), ("bicubic", "reflection", False)]
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._utils import check_array, is_int, shape_str
 
@@ -24,7 +25,10 @@ _Pair = tuple[int, int]
 
 
 def _pair(value: Any, name: str) -> _Pair:
-    """torch's ``_pair``: an int is repeated; a sequence must have exactly two ints."""
+    """torch's ``_pair``: an int is repeated; a sequence (a 1-D NumPy array too) must have exactly
+    two ints."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
     if is_int(value):
         return (int(value), int(value))
     if isinstance(value, Sequence) and not isinstance(value, str):
@@ -66,8 +70,12 @@ def _blocks(size: _Pair, k: _Pair, d: _Pair, p: _Pair, s: _Pair) -> _Pair:
 
 
 def _check_float(x: Any, name: str, what: str) -> None:
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"`{name}` must have a floating dtype for {what} (torch has no integer kernel), got {x.dtype}.")
+    """torch's im2col/col2im kernels take floating, complex and bool tensors, no integer ones."""
+    if not (jnp.issubdtype(x.dtype, jnp.inexact) or x.dtype == jnp.bool_):
+        raise TypeError(
+            f"`{name}` must have a floating (or complex, or bool) dtype for {what} (torch has no integer "
+            f"kernel), got {x.dtype}."
+        )
 
 
 def _tap_slices(i: int, j: int, blocks: _Pair, d: _Pair, s: _Pair) -> tuple[slice, slice]:
@@ -96,7 +104,9 @@ def _col2im(cols: jax.Array, size: _Pair, k: _Pair, d: _Pair, p: _Pair, s: _Pair
     for i in range(k[0]):
         for j in range(k[1]):
             hs, ws = _tap_slices(i, j, blocks, d, s)
-            out = out.at[:, :, hs, ws].add(cols[:, :, i * k[1] + j])
+            tap = cols[:, :, i * k[1] + j]
+            # bool: torch's sum of bools is their or (XLA has no bool add)
+            out = out.at[:, :, hs, ws].max(tap) if out.dtype == jnp.bool_ else out.at[:, :, hs, ws].add(tap)
     return out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
 
 
@@ -151,7 +161,8 @@ def unfold(
     :math:`L_h = \lfloor (H + 2p_h - d_h(k_h-1) - 1)/s_h \rfloor + 1` (same for :math:`L_w`).
 
     Args:
-      input: ``(N, C, H, W)`` or unbatched ``(C, H, W)`` floating array.
+      input: ``(N, C, H, W)`` or unbatched ``(C, H, W)`` floating array (complex and bool too, as
+        torch's kernel).
       kernel_size: int or ``(kh, kw)``, > 0.
       dilation: int or pair, > 0.
       padding: int or pair of zero padding amounts, >= 0.
@@ -165,7 +176,8 @@ def unfold(
       ValueError: non-positive kernel size, stride or dilation, negative padding, a pair of the
         wrong length, an input that is not 3-D/4-D or has an empty non-batch dimension, or no
         complete block.
-      TypeError: non-int sizes, or an integer ``input`` (torch has no integer kernel).
+      TypeError: non-int sizes, or an integer ``input`` (torch has no integer kernel; bool is
+        accepted).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -178,7 +190,8 @@ def unfold(
 
     Differences from PyTorch:
       None in results (slices: bit-exact). torch raises RuntimeError/IndexError for bad arguments
-      (a 2-D input gives torch's IndexError); jaxnn ValueError/TypeError, before tracing.
+      (a 2-D input gives torch's IndexError); jaxnn ValueError/TypeError, before tracing. Complex
+      gradients follow JAX's convention (the conjugate of torch's ``.grad``), as everywhere in JAX.
     """
     check_array(input, "input")
     k, d, p, s = _check_config(kernel_size, dilation, padding, stride)
@@ -217,7 +230,8 @@ def fold(
     order, so the result is bit-exact, float16/bfloat16 included.
 
     Args:
-      input: ``(N, C*kh*kw, L)`` or unbatched ``(C*kh*kw, L)`` floating array, with
+      input: ``(N, C*kh*kw, L)`` or unbatched ``(C*kh*kw, L)`` floating array (complex and bool
+        too; overlapping bools are or-ed, as torch's sum of bools), with
         ``L = L_h * L_w`` the number of blocks that fit in ``output_size`` (see :func:`unfold`).
       output_size: int or ``(H, W)``.
       kernel_size, dilation, padding, stride: as in :func:`unfold`.
@@ -241,6 +255,7 @@ def fold(
 
     Differences from PyTorch:
       None in results. torch raises RuntimeError for bad arguments; jaxnn ValueError/TypeError.
+      Complex gradients follow JAX's convention (the conjugate of torch's ``.grad``).
     """
     check_array(input, "input")
     size = _pair(output_size, "output_size")

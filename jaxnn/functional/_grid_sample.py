@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import jax
@@ -46,6 +47,14 @@ def _clip(c: jax.Array, size: int) -> jax.Array:
     beyond the borders, as torch's (its backward counts the borders as out of bounds)."""
     hi = jnp.asarray(size - 1, c.dtype)
     return jnp.where(c > 0, jnp.where(c < hi, c, hi), jnp.zeros((), c.dtype))
+
+
+def _clip_scalar(c: jax.Array, size: int) -> jax.Array:
+    """The scalar (5-D) kernel's clip, ``std::min(size - 1, std::max(c, 0))``: NaN (a NaN grid, or an
+    infinite one reflected) -> ``size - 1``, unlike the vectorised clamp. Gradient as :func:`_clip`."""
+    hi = jnp.asarray(size - 1, c.dtype)
+    m = jnp.where((c > 0) | jnp.isnan(c), c, jnp.zeros((), c.dtype))
+    return jnp.where(m < hi, m, hi)
 
 
 class _Axis:
@@ -89,10 +98,11 @@ class _Axis:
 
     def pad(self, c: jax.Array) -> jax.Array:
         """torch's compute_coordinates: border clips, reflection reflects then clips."""
+        clip = _clip if self.vec else _clip_scalar
         if self.padding == "border":
-            return _clip(c, self.size)
+            return clip(c, self.size)
         if self.padding == "reflection":
-            return _clip(self.reflect(c), self.size)
+            return clip(self.reflect(c), self.size)
         return c
 
     def source(self, g: jax.Array) -> jax.Array:
@@ -201,7 +211,8 @@ def _bicubic_2d(x: jax.Array, gx: jax.Array, gy: jax.Array, ax_w: _Axis, ax_h: _
 def _trilinear_3d(x: jax.Array, g: Sequence[jax.Array], axes: Sequence[_Axis]) -> jax.Array:
     """torch's scalar 3-D kernel: ``g`` and ``axes`` ordered (x=W, y=H, z=D); weights are products
     of the distances to the opposite corner, ``(x1 - x)(y1 - y)(z1 - z)``, summed in torch's
-    order (tnw, tne, tsw, tse, bnw, bne, bsw, bse)."""
+    order (tnw, tne, tsw, tse, bnw, bne, bsw, bse); as torch, only in-bounds corners are added (an
+    infinite coordinate's NaN weights do not reach the sum)."""
     ft = axes[0].ft
     cx, cy, cz = (a.source(v) for a, v in zip(axes, g, strict=True))
     x0, y0, z0 = jnp.floor(cx), jnp.floor(cy), jnp.floor(cz)
@@ -215,7 +226,8 @@ def _trilinear_3d(x: jax.Array, g: Sequence[jax.Array], axes: Sequence[_Axis]) -
     vals = _read_all(x, [(iz[dz], iy[dy], ix[dx]) for dz, dy, dx in order], sizes)
     out = None
     for v, (dz, dy, dx) in zip(vals, order, strict=True):
-        term = v * (wx[dx] * wy[dy] * wz[dz])[:, None, :]
+        ok = (iz[dz][1] & iy[dy][1] & ix[dx][1])[:, None, :]
+        term = jnp.where(ok, v * (wx[dx] * wy[dy] * wz[dz])[:, None, :], jnp.zeros((), v.dtype))
         out = term if out is None else out + term
     assert out is not None
     return out
@@ -289,10 +301,12 @@ def grid_sample(
       defect: torch's 4-D half kernel computes gather offsets in 16-bit integers, so beyond
       32767 elements per channel it reads wrong pixels (300x300 float16, nearest at (0.9, 0.9)
       with align_corners: 19.95 where the pixel is 85.48); jaxnn reads the right ones.
-      NaN in ``grid``: torch's 4-D and 5-D kernels disagree (and its documentation says -1);
-      jaxnn reads NaN coordinates as out of bounds
-      (``zeros``) or 0 (``border``/``reflection``). torch raises RuntimeError for shape errors;
-      jaxnn ValueError/TypeError, before tracing.
+      NaN in ``grid`` (or an infinite coordinate that reflection turns into NaN): torch's 4-D and
+      5-D kernels disagree (and its documentation says -1); jaxnn follows each kernel (4-D: the
+      vectorised clamp sends NaN to 0; 5-D: ``std::min``/``std::max`` send it to ``size - 1``,
+      and out-of-bounds corners are skipped, so ``zeros`` gives 0, not NaN). torch's backward
+      at such points is not consistent with its forward; jaxnn's is the forward's vjp. torch
+      raises RuntimeError for shape errors; jaxnn ValueError/TypeError, before tracing.
 
     References:
       Jaderberg et al., "Spatial Transformer Networks", 2015.
@@ -337,7 +351,7 @@ def grid_sample(
             "e.g. `grid.astype(input.dtype)`."
         )
 
-    dtype = input.dtype
+    dtype = jax.dtypes.canonicalize_dtype(input.dtype)  # NumPy float64 without x64 -> float32, silently
     ct = _compute_dtype(dtype)
     n, c = input.shape[:2]
     sizes = tuple(int(s) for s in input.shape[2:])  # (H, W) or (D, H, W)
@@ -362,13 +376,18 @@ def _linspace(steps: int, align_corners: bool, ft: Any) -> np.ndarray:
     """torch's ``linspace_from_neg_one``: ``linspace(-1, 1)`` (from the start for the first half,
     from the end for the rest, each a fused multiply-add of the rounded step: one rounding, as
     torch's compiled kernel; float32 is evaluated exactly in float64 and rounded once), times
-    ``(steps - 1) / steps`` (two roundings) without align_corners."""
+    ``(steps - 1) / steps`` (two roundings) without align_corners. float64 has no wider type, so
+    its fused multiply-add is evaluated in exact rationals and rounded once."""
     if steps <= 1:
         return np.zeros((max(steps, 1),), ft)
     step = (ft(1) - ft(-1)) / ft(steps - 1)
     i = np.arange(steps)
-    wide = np.float64(step)
-    r = np.where(i < steps // 2, -1.0 + wide * i, 1.0 - wide * (steps - 1 - i)).astype(ft)
+    if ft is np.float64:
+        q, half = Fraction(float(step)), steps // 2
+        r = np.array([float(-1 + q * k) if k < half else float(1 - q * (steps - 1 - k)) for k in range(steps)], ft)
+    else:
+        wide = np.float64(step)
+        r = np.where(i < steps // 2, -1.0 + wide * i, 1.0 - wide * (steps - 1 - i)).astype(ft)
     if not align_corners:
         r = ((r * ft(steps - 1)).astype(ft) / ft(steps)).astype(ft)
     return r
@@ -444,7 +463,7 @@ def affine_grid(theta: jax.Array, size: Sequence[int], align_corners: bool | Non
     if theta.shape[0] != size[0]:
         raise ValueError(f"`theta` has batch size {theta.shape[0]}, but `size[0]` is {size[0]}; they must match.")
 
-    dtype = theta.dtype
+    dtype = jax.dtypes.canonicalize_dtype(theta.dtype)  # NumPy float64 without x64 -> float32, silently
     ct = _compute_dtype(dtype)
     ft = np.dtype(ct).type
     # base coordinates (x, y[, z]) over the output grid, x varying fastest, in theta's dtype
