@@ -434,6 +434,30 @@ def test_encoder_nested_path_without_mask_check_and_with_masks():
     _compare_eval(tw, [x], {"src_key_padding_mask": _kpm(N, S, [1, 2, 0])})
 
 
+@pytest.mark.parametrize("mask_check", [True, False])
+def test_encoder_nested_path_fully_padded_sequence_has_finite_gradients(mask_check):
+    """A fully padded sequence on the nested path: torch's output there is finite (0, then norm), and
+    so must be every gradient (its all-masked attention rows must not leak nan into the backward pass)."""
+    rng = np.random.default_rng(9)
+    N, S = 3, 5
+    x = _x(rng, N, S, True)
+    t, j = _encoder("nnx", mask_check=mask_check)
+    tw = Twin("nnx", t, j)
+    kpm = _kpm(N, S, [0, 2, S])
+    _compare_eval(tw, [x], {"src_key_padding_mask": kpm})
+    tw.eval()
+    graphdef, params, rest = nnx.split(tw.j, nnx.Param, ...)
+
+    def loss(p, xs):
+        return nnx.merge(graphdef, p, rest)(xs, src_key_padding_mask=jnp.asarray(kpm)).sum()
+
+    g_params, g_x = jax.grad(loss, argnums=(0, 1))(params, jnp.asarray(x))
+    for k, v in jn.state_dict(nnx.merge(graphdef, g_params, rest)).items():
+        assert np.isfinite(np.asarray(v)).all(), k
+    assert np.isfinite(np.asarray(g_x)).all()
+    np.testing.assert_array_equal(np.asarray(g_x)[kpm], 0.0)  # padded positions are replaced by 0
+
+
 @pytest.mark.parametrize("front", ["nnx", "linen"])
 @pytest.mark.parametrize("bf,nf", [(False, False), (True, True)])
 def test_transformer_matches_torch(front, bf, nf):
@@ -752,3 +776,15 @@ def test_generate_square_subsequent_mask_like_torch():
     assert got.dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(got, np.float32),
                                   torch.nn.Transformer.generate_square_subsequent_mask(3).numpy())
+
+
+def test_generate_square_subsequent_mask_bool_and_integer_dtypes_like_torch():
+    want = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.bool).numpy()
+    got = jn.Transformer.generate_square_subsequent_mask(4, dtype=jnp.bool_)
+    assert got.dtype == jnp.bool_
+    np.testing.assert_array_equal(np.asarray(got), want)
+    with pytest.raises(RuntimeError):  # -inf has no integer value
+        torch.nn.Transformer.generate_square_subsequent_mask(3, dtype=torch.int64)
+    for dtype in (jnp.int32, jnp.uint8):
+        with pytest.raises(TypeError, match="dtype"):
+            jn.Transformer.generate_square_subsequent_mask(3, dtype=dtype)

@@ -345,6 +345,11 @@ def encoder_forward(layers: list[Callable[..., jax.Array]], norm: Callable[[jax.
             lengths = jnp.sum(~pad, axis=1)
             padded = jnp.arange(pad.shape[1])[None, :] >= lengths[:, None]
             layer_kpm = jnp.where(padded, jnp.asarray(-jnp.inf, src.dtype), jnp.zeros((), src.dtype))
+        # A fully padded sequence (torch: an empty one, output 0) is computed with its keys unmasked:
+        # all-masked rows would be nan (the fast path's) and leak nan into every gradient.
+        empty = jnp.all(padded, axis=1, keepdims=True)
+        base = kpm if layer_kpm is None else layer_kpm
+        layer_kpm = jnp.where(empty, jnp.zeros((), base.dtype), base)
     causal = bool(is_causal) if is_causal is not None else False
     output = src
     for layer in layers:
@@ -389,11 +394,15 @@ def check_transformer_inputs(src: Any, tgt: Any, d_model: int, batch_first: bool
 
 def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> jax.Array:
     """torch's ``Transformer.generate_square_subsequent_mask``: ``(sz, sz)``, ``-inf`` above the
-    diagonal, 0 elsewhere, float32 by default."""
+    diagonal, 0 elsewhere, float32 by default (a bool ``dtype``: True above the diagonal; an integer
+    one raises TypeError, as torch raises)."""
     L.check_device(device, "generate_square_subsequent_mask")
     if not is_int(sz) or sz < 0:
         raise ValueError(f"`sz` must be a non-negative int, got {sz!r}.")
     dt = jnp.float32 if dtype is None else dtype
+    if jnp.issubdtype(dt, jnp.integer):  # torch: "value cannot be converted to type int64_t without overflow"
+        raise TypeError(f"`dtype` must be a floating or bool dtype (-inf has no integer value), got "
+                        f"{jnp.dtype(dt).name}.")
     return jnp.triu(jnp.full((sz, sz), -jnp.inf, dt), 1)
 
 
@@ -445,7 +454,11 @@ _EVAL_NOTE = """
     Differences from PyTorch: the dropout masks come from the ``dropout`` stream, not torch's
     generator. torch in eval mode WITH autograd on (a parameter requiring grad) takes the regular
     path, which differs from the fast path in the cases above; jaxnn follows ``no_grad``. Errors are
-    ValueError/TypeError where torch raises AssertionError/RuntimeError.
+    ValueError/TypeError where torch raises AssertionError/RuntimeError. float16/bfloat16: the
+    attention is :func:`jaxnn.functional.scaled_dot_product_attention`'s (weights times ``value``
+    in float32, as torch's reference kernel), while torch's fused CPU attention kernels (taken in
+    training and in eval mode alike) round the weights first, so outputs can differ from torch's by
+    about one unit in the last place.
 """
 
 
@@ -522,7 +535,10 @@ TransformerEncoderLayer.__doc__ = (
       >>> sorted(jn.state_dict(layer))[:3]
       ['linear1.bias', 'linear1.weight', 'linear2.bias']
     """ + _EVAL_NOTE.format(fast="batched ``batch_first`` input, ``bias``, a relu/gelu activation and an even "
-                            "``nhead``."))
+                            "``nhead``. As torch's rule, relu/gelu means ``'relu'``/``'gelu'``, "
+                            "``jaxnn.functional.relu``/``gelu`` or a ``ReLU``/``GELU`` module (the path then "
+                            "applies exact relu/gelu, even for ``GELU(approximate='tanh')``); any other "
+                            "callable (``jax.nn.relu``, a lambda) takes the regular path."))
 
 
 class TransformerDecoderLayer(nnx.Module):
