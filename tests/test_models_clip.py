@@ -197,6 +197,16 @@ def test_return_dict_false(models):
         out = jm(jnp.asarray(ids.numpy()))
         assert isinstance(out, BaseModelOutputWithPooling if name == "text" else CLIPTextModelOutput)
         assert out.hidden_states is None
+        # transformers' ModelOutput indexing (diffusers' pipelines take `text_encoder(ids)[0]`)
+        jo = jm(jnp.asarray(ids.numpy()), jnp.asarray(mask.numpy()), output_hidden_states=True)
+        for i in range(3):
+            a, b = jo[i], th[i]
+            for x, y in zip(a if i == 2 else (a,), b if i == 2 else (b,), strict=True):
+                assert _rel(x, _np(y)) <= 1e-5
+        assert jo[-1] is jo.hidden_states and jo[:2] == jo.to_tuple()[:2]
+        assert jo["last_hidden_state"] is jo.last_hidden_state
+        with pytest.raises(KeyError):
+            out["hidden_states"]  # None fields are not items, as in transformers
 
 
 def _param_grads(jm, loss):

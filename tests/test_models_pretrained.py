@@ -49,6 +49,21 @@ def test_config_is_a_read_only_hashable_mapping():
         Config({1: 2})
 
 
+def test_config_and_model_copy_and_pickle():
+    """copy.deepcopy(model) (an EMA copy) and pickling rebuild the read-only Config."""
+    import copy
+    import pickle
+
+    c = Config({"a": [1, [2, 3]], "b": {"c": [4]}})
+    for f in (copy.copy, copy.deepcopy, lambda x: pickle.loads(pickle.dumps(x))):
+        d = f(c)
+        assert isinstance(d, Config) and d == c and hash(d) == hash(c) and d.b.c == (4,)
+    m = Toy.from_config({"width": 5})
+    m2 = copy.deepcopy(m)
+    assert m2.config == m.config and m2.lin.weight is not m.lin.weight
+    np.testing.assert_array_equal(np.asarray(m2.lin.weight[...]), np.asarray(m.lin.weight[...]))
+
+
 def test_from_config_fills_defaults_drops_private_keys_and_checks():
     m = Toy.from_config({"width": 5, "_class_name": "Toy", "_diffusers_version": "0"})
     assert dict(m.config) == {"width": 5, "sizes": (1, 2)}

@@ -148,6 +148,8 @@ def test_sd1_eager(sd1):
     out = sd1["model"](**to_j(sd1["inputs"]), cross_attention_kwargs={"scale": 0.7}, return_dict=False)
     assert isinstance(out, tuple) and len(out) == 1
     assert rel(out[0], sd1["ref"]) < 1e-5
+    out = sd1["model"](**to_j(sd1["inputs"]))
+    assert out[0] is out["sample"] is out.sample  # diffusers' BaseOutput indexing
 
 
 @pytest.mark.parametrize("form", ["int", "float", "0d-int", "0d-float", "1-elem", "per-batch-float"])
@@ -269,6 +271,15 @@ def test_sdxl_like(tmp_path):
         ref = tm(**to_t(inputs)).sample.numpy()
     out = jit_forward(model)(**to_j(inputs))
     assert rel(out, ref) < 1e-5
+    # text_embeds / time_ids with a batch of 1 broadcast over the batch, as diffusers adds them
+    emb = r.standard_normal((2, 128), np.float32)
+    added: dict[str, np.ndarray] = inputs["added_cond_kwargs"]  # pyright: ignore[reportAssignmentType]
+    one = {k: v[:1] for k, v in added.items()}
+    with torch.no_grad():
+        ref_aug = tm.get_aug_embed(torch.tensor(emb), torch.zeros(1), {k: torch.tensor(v) for k, v in one.items()})
+    aug = model._aug_embed(jnp.asarray(emb), {k: jnp.asarray(v) for k, v in one.items()})
+    assert aug is not None and ref_aug is not None
+    assert aug.shape == ref_aug.shape == (1, 128) and rel(aug, ref_aug.numpy()) < 1e-6
 
 
 # --- pieces --------------------------------------------------------------------------------------
@@ -462,6 +473,9 @@ def test_input_errors(sd1):
     for change, match in bad:
         with pytest.raises(ValueError, match=match):
             model(**dict(inputs, **change))
+    for t in (None, "5"):
+        with pytest.raises(TypeError, match="`timestep`"):
+            model(**dict(inputs, timestep=t))
     with pytest.raises(NotImplementedError, match="processor"):
         model(**inputs, cross_attention_kwargs={"gligen": {}})
     with pytest.raises(NotImplementedError, match="T2I"):

@@ -53,6 +53,18 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+def _output_item(output: Any, key: int | slice | str) -> Any:
+    """transformers' ``ModelOutput.__getitem__``: an int or slice indexes ``to_tuple()`` (the fields
+    that are not None, so ``out[0]`` is the first field), a string names a field that is not None
+    (KeyError otherwise)."""
+    if isinstance(key, str):
+        value = getattr(output, key, None) if key in type(output).__dataclass_fields__ else None
+        if value is None:
+            raise KeyError(key)
+        return value
+    return output.to_tuple()[key]
+
+
 @struct.dataclass
 class BaseModelOutputWithPooling:
     """transformers' ``BaseModelOutputWithPooling`` as a pytree (``attentions`` is not computed).
@@ -73,6 +85,10 @@ class BaseModelOutputWithPooling:
         """The fields that are not None, in order (transformers' ``ModelOutput.to_tuple``)."""
         return tuple(v for v in (self.last_hidden_state, self.pooler_output, self.hidden_states) if v is not None)
 
+    def __getitem__(self, key: int | slice | str) -> Any:
+        """``out[0]`` / ``out["field"]`` as transformers' ``ModelOutput`` (see :meth:`to_tuple`)."""
+        return _output_item(self, key)
+
 
 @struct.dataclass
 class CLIPTextModelOutput:
@@ -91,6 +107,10 @@ class CLIPTextModelOutput:
     def to_tuple(self) -> tuple[Any, ...]:
         """The fields that are not None, in order (transformers' ``ModelOutput.to_tuple``)."""
         return tuple(v for v in (self.text_embeds, self.last_hidden_state, self.hidden_states) if v is not None)
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        """``out[0]`` / ``out["field"]`` as transformers' ``ModelOutput`` (see :meth:`to_tuple`)."""
+        return _output_item(self, key)
 
 
 # ---------------------------------------------------------------------------------------------

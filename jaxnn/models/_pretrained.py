@@ -72,10 +72,17 @@ class Config(Mapping[str, Any]):
         return len(self._data)
 
     def __getattr__(self, name: str) -> Any:
+        if name in Config.__slots__ or name.startswith("__"):
+            raise AttributeError(name)  # a slot not yet set, or a protocol probe: not an option
         try:
             return self._data[name]
         except KeyError:
             raise AttributeError(f"the configuration has no option {name!r}.") from None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy.copy / copy.deepcopy / pickle (e.g. ``copy.deepcopy(model)`` for an EMA copy) rebuild
+        # the Config from its items rather than through the read-only __setattr__.
+        return (Config, (self._data,))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a model's Config is read-only: build a new model with from_config(dict(config, ...)).")

@@ -80,12 +80,16 @@ _CLASS_EMBED = (None, "timestep", "identity", "projection", "simple_projection")
 @struct.dataclass
 class UNet2DConditionOutput:
     """diffusers' ``UNet2DConditionOutput``: ``sample`` ``(batch, out_channels, height, width)``. A
-    pytree (a flax struct dataclass), so a jitted call can return it; ``output[0]`` is ``sample``
-    as with diffusers' ``BaseOutput``."""
+    pytree (a flax struct dataclass), so a jitted call can return it; ``output[0]`` and
+    ``output["sample"]`` are ``sample`` as with diffusers' ``BaseOutput``."""
 
     sample: jax.Array
 
-    def __getitem__(self, index: int) -> jax.Array:
+    def __getitem__(self, index: int | slice | str) -> Any:
+        if isinstance(index, str):  # diffusers' BaseOutput: out["sample"]
+            if index != "sample":
+                raise KeyError(index)
+            return self.sample
         return (self.sample,)[index]
 
 
@@ -185,13 +189,17 @@ class UNet2DConditionModel(PretrainedModel):
         (``"projection"``), ``(batch, time_embed_dim)`` (``"identity"``).
       - ``timestep_cond``: ``(batch, time_cond_proj_dim)`` with ``time_cond_proj_dim``.
       - ``attention_mask`` / ``encoder_attention_mask``: ``(batch, tokens)`` keep-masks (1/True = keep),
-        turned into ``(1 - mask) * -10000`` biases as diffusers; ``attention_mask`` goes to the
-        self-attentions, ``encoder_attention_mask`` to the cross-attentions.
+        turned into ``(1 - mask) * -10000`` biases as diffusers; ``attention_mask`` goes to every
+        transformer block's ``attn1`` (the self-attention, so ``tokens`` must be that resolution's
+        ``height * width``; with ``only_cross_attention`` it attends to ``encoder_hidden_states``, so
+        ``tokens`` is their length), ``encoder_attention_mask`` to the ``attn2`` cross-attentions.
+        A mask whose length is not the key length raises ValueError.
       - ``cross_attention_kwargs``: None or ``{"scale": s}``; diffusers applies ``scale`` only to PEFT
         LoRA layers, which jaxnn does not have, so it has no effect here either. Other keys (attention
         processor arguments) raise NotImplementedError.
       - ``added_cond_kwargs``: with ``addition_embed_type="text_time"`` (SDXL):
-        ``{"text_embeds": (batch, D), "time_ids": (batch, k)}``.
+        ``{"text_embeds": (batch, D), "time_ids": (batch, k)}`` (or both with a batch of 1, broadcast
+        over the batch as diffusers does).
       - ``down_block_additional_residuals`` (one per skip connection, shapes as those) and
         ``mid_block_additional_residual``: ControlNet residuals, both or neither.
 
@@ -202,6 +210,7 @@ class UNet2DConditionModel(PretrainedModel):
     Raises:
       ValueError: wrong sample rank/channels, timestep shape, ``encoder_hidden_states`` rank, batch
         or width, missing ``class_labels`` / ``added_cond_kwargs`` entries, residual counts or shapes.
+      TypeError: a ``timestep`` that is None or a string.
       NotImplementedError: unsupported configuration values (at construction); ControlNet-style
         ``down_block_additional_residuals`` without ``mid_block_additional_residual`` (diffusers'
         deprecated T2I-adapter path); ``cross_attention_kwargs`` keys other than ``scale``.
@@ -439,6 +448,8 @@ class UNet2DConditionModel(PretrainedModel):
 
     def _time_embed(self, sample: jax.Array, timestep: Any) -> jax.Array:
         batch = sample.shape[0]
+        if timestep is None or isinstance(timestep, (str, bytes)):
+            raise TypeError(f"UNet2DConditionModel: `timestep` must be a number or an array, got {timestep!r}.")
         t = jnp.asarray([timestep]) if isinstance(timestep, (int, float)) else jnp.asarray(timestep)
         if t.ndim == 0:
             t = t[None]
@@ -473,9 +484,10 @@ class UNet2DConditionModel(PretrainedModel):
         text_embeds = jnp.asarray(added["text_embeds"])
         time_ids = jnp.asarray(added["time_ids"])
         time_embeds = self.add_time_proj(time_ids.reshape(-1))
-        if text_embeds.ndim != 2 or text_embeds.shape[0] != emb.shape[0]:
+        if text_embeds.ndim != 2 or text_embeds.shape[0] not in (1, emb.shape[0]):
+            # a batch of 1 broadcasts over the batch (diffusers adds the embeddings with broadcasting)
             raise ValueError(f"UNet2DConditionModel: `added_cond_kwargs['text_embeds']` must be (batch={emb.shape[0]}, "
-                             f"D), got shape {tuple(text_embeds.shape)}.")
+                             f"D) or (1, D), got shape {tuple(text_embeds.shape)}.")
         time_embeds = time_embeds.reshape(text_embeds.shape[0], -1)
         expected = self.config.projection_class_embeddings_input_dim
         if text_embeds.shape[1] + time_embeds.shape[1] != expected:
