@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import platform  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -547,8 +548,21 @@ def bench_rnn(quick: bool) -> str:
         s = stats_ms_interleaved({"jaxnn": ours, "torch": theirs}, repeats=reps)
         rows.append([f"LSTM({h}, {h}) seq {L_} batch {n}", name, spread(s["jaxnn"]), spread(s["torch"]),
                      f"{s['jaxnn'][1] / s['torch'][1]:.2f}"])
-    return table("recurrent layers (float32; median (min-max))", ["layer", "pass", "jaxnn ms", "torch ms",
-                                                                  "jaxnn/torch"], rows)
+    out = table("recurrent layers (float32; median (min-max))", ["layer", "pass", "jaxnn ms", "torch ms",
+                                                                 "jaxnn/torch"], rows)
+    # Compile time against sequence length: one lax.scan per layer and direction, so the program
+    # (and its compile time) is the same whatever the length.
+    compile_rows = []
+    for length in (16, 256, 4096) if not quick else (4, 64):
+        xs = jnp.zeros((length, n, h))
+        t0 = time.perf_counter()
+        lowered = jax.jit(jax.grad(lambda p, x: jnp.sum(lm.apply(p, x)[0] ** 2))).lower(params, xs)
+        t1 = time.perf_counter()
+        lowered.compile()
+        t2 = time.perf_counter()
+        compile_rows.append([f"LSTM({h}, {h}) batch {n}", length, f"{(t1 - t0) * 1e3:.0f}", f"{(t2 - t1) * 1e3:.0f}"])
+    return out + "\n" + table("LSTM forward+backward: trace and compile time against sequence length",
+                              ["layer", "seq len", "trace ms", "XLA compile ms"], compile_rows)
 
 
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
