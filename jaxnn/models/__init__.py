@@ -15,3 +15,7 @@ from ._pretrained import Config as Config
 from ._pretrained import PretrainedModel as PretrainedModel
 from ._unet import UNet2DConditionModel as UNet2DConditionModel
 from ._unet import UNet2DConditionOutput as UNet2DConditionOutput
+from ._vae import AutoencoderKL as AutoencoderKL
+from ._vae import AutoencoderKLOutput as AutoencoderKLOutput
+from ._vae import DecoderOutput as DecoderOutput
+from ._vae import DiagonalGaussianDistribution as DiagonalGaussianDistribution
