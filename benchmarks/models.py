@@ -165,7 +165,8 @@ def bench_models(quick: bool) -> str:
     if quick:
         rows.append(_unet_case(_mid_unet(2, 32), 1, 8, 8, "float32", reps, "UNet 2 levels (32, 64), 8x8, batch 1"))
         rows.append(_unet_case(_mid_unet(2, 32), 1, 8, 8, "bfloat16", reps, "UNet 2 levels (32, 64), 8x8, batch 1"))
-        rows.append(_vae_row(dict(SD_VAE, block_out_channels=[32, 32]), 8, reps))
+        rows.append(_vae_row(dict(SD_VAE, block_out_channels=[32, 32], down_block_types=["DownEncoderBlock2D"] * 2,
+                                   up_block_types=["UpDecoderBlock2D"] * 2), 8, reps))
     else:
         for dtype in ("float32", "bfloat16"):
             rows.append(_unet_case(mid, 2, 32, 77, dtype, reps, "UNet mid (64, 128, 256), 32x32, batch 2"))
