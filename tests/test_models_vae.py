@@ -302,3 +302,15 @@ def test_input_and_checkpoint_errors(tiny, tmp_path):
         AutoencoderKL.from_pretrained(other)
     with pytest.raises(CheckpointNotFoundError, match="local folder"):
         AutoencoderKL.from_pretrained("stabilityai/sd-vae-ft-mse")
+
+
+def test_empty_batch_errors_like_diffusers(tiny):
+    """diffusers' mid-block attention cannot reshape an empty batch (view(0, -1, ...)): it raises, and
+    jaxnn raises a clear ValueError (it used to be a bare ZeroDivisionError from jnp.reshape)."""
+    tm, jm = tiny["tm"], tiny["jm"]
+    with torch.no_grad(), pytest.raises(RuntimeError, match="0 elements"):
+        tm.encode(torch.zeros(0, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"Attention: empty inputs .*\(0, 16, 4, 4\)"):
+        jm.encode(jnp.zeros((0, 3, 8, 8)))
+    with pytest.raises(ValueError, match=r"Attention: empty inputs"):
+        jm.decode(jnp.zeros((0, 4, 2, 2)))

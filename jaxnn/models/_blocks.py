@@ -96,7 +96,8 @@ class Attention(nnx.Module):
       NotImplementedError: an unsupported option (above). ValueError: malformed inputs (rank,
       channels, a mask whose last dimension is not the key length: diffusers pads such a mask
       to a length SDPA then rejects; ``encoder_hidden_states`` with another batch size than
-      ``hidden_states``, which diffusers' reshapes can silently fold into the sequence).
+      ``hidden_states``, which diffusers' reshapes can silently fold into the sequence; an empty
+      batch or sequence, which diffusers' reshapes reject).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -260,6 +261,10 @@ class Attention(nnx.Module):
                                  f"`hidden_states` {hidden_states.shape[0]}.")
         batch_size, sequence_length = (hidden_states if encoder_hidden_states is None
                                        else encoder_hidden_states).shape[:2]
+        if batch_size == 0 or hidden_states.shape[1] == 0 or sequence_length == 0:
+            # diffusers' `view(batch, -1, heads, head_dim)` cannot infer -1 from 0 elements: it raises
+            raise ValueError(f"Attention: empty inputs are not supported (as in diffusers): `hidden_states` of shape "
+                             f"{tuple(residual.shape)}, key length {sequence_length}.")
         if attention_mask is not None:
             attention_mask = self._prepare_mask(attention_mask, sequence_length, batch_size)
             rows = attention_mask.size // (batch_size * self.heads * sequence_length) if attention_mask.size else 0
