@@ -185,7 +185,8 @@ def test_5d_infinite_coordinates_follow_torchs_scalar_kernel(mode, padding_mode,
     g = np.array(pts, np.float32).reshape(1, 1, 2, 4, 3)
     out = F.grid_sample(x, g, mode, padding_mode, align_corners)
     want = TF.grid_sample(torch.from_numpy(x), torch.from_numpy(g), mode, padding_mode, align_corners).numpy()
-    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6, atol=1e-6)
+    # the bugs this guards against are NaN or a wrong pixel (O(1) off); sums of 8 corners may round apart
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5, atol=1e-5)
 HALF_CASES = [("bilinear", "zeros", False), ("bilinear", "reflection", True), ("nearest", "border", False),
               ("bicubic", "zeros", True), ("bicubic", "reflection", False)]
 
