@@ -148,3 +148,26 @@ def outcome(fn: Callable[[], object]) -> tuple[str, object]:
 def randn(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32).astype(dtype)
 
+
+
+def adamw_losses(loss_fn: Callable, params, steps: int = 20, lr: float = 1e-2) -> list[float]:
+    """The losses of ``steps`` jitted ``jaxnn.optim.adamw(lr)`` steps on ``loss_fn(params)``, each taken
+    before its update (as a torch loop logs ``loss.item()`` before ``opt.step()``)."""
+    import optax
+
+    from jaxnn import optim
+
+    tx = optim.adamw(lr)
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    losses = []
+    for _ in range(steps):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    return losses
