@@ -380,6 +380,62 @@ def _peak_rss_mb(fn: Callable[[], Any]) -> float:
     return status("VmHWM") - before
 
 
+def bench_attention(quick: bool) -> str:
+    """scaled_dot_product_attention at long sequences (issue 18): 4096 and 16384 tokens (the SDXL
+    VAE's mid-block attention at 1024x1024 has 16384), head dim 64, 8 heads, no mask, float32:
+    jaxnn's plain path (the L x S scores), its chunked path (online softmax over key blocks) and
+    torch's CPU SDPA (a flash-attention kernel), forward time round-robin and each call's peak
+    resident memory (VmHWM reset before the call). A plain-path case whose compiled program needs
+    more temporary memory than half of the machine's available memory is compiled but not run."""
+    import jaxnn.functional as F
+    from jaxnn.functional._attention import _sdpa_path
+
+    dev = _torch_device()
+    rng = np.random.default_rng(0)
+    shapes = [(1, 8, 4096, 64), (2, 8, 4096, 64), (1, 8, 16384, 64)] if not quick else [(1, 2, 256, 8)]
+    blocks = {} if not quick else {"block_q": 64, "block_k": 64}
+    try:
+        avail_mib = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        avail_mib = float("inf")
+    rows = []
+    for shape in shapes:
+        q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        jq, jk, jv = (jnp.asarray(a) for a in (q, k, v))
+        tq, tk, tv = (torch.tensor(a, device=dev) for a in (q, k, v))
+        fns, temps = {}, {}
+        for path in ("plain", "chunked"):
+            with _sdpa_path(path, **blocks):  # a fresh function traced inside the block
+                compiled = jax.jit(lambda q, k, v: F.scaled_dot_product_attention(q, k, v)).lower(jq, jk, jv).compile()
+            temps[path] = compiled.memory_analysis().temp_size_in_bytes / 2**20
+            if temps[path] < avail_mib / 2:
+                fns[path] = jax_call(compiled, jq, jk, jv)
+
+        def torch_sdpa(tq=tq, tk=tk, tv=tv):
+            with torch.no_grad():
+                torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+            _tsync()
+
+        fns["torch"] = torch_sdpa
+        big = shape[2] >= 16384
+        t = stats_ms_interleaved(fns, repeats=(3 if big else 7) if not quick else 2, warmup=1)
+        mem = {name: _peak_rss_mb(fn) for name, fn in fns.items()}
+
+        def cell(name: str) -> str:
+            return spread(t[name]) if name in t else f"not run (XLA temp {temps[name] / 1024:.1f} GiB)"
+
+        def mcell(name: str) -> str:
+            extra = f" (XLA temp {temps[name]:.0f})" if name in temps else ""
+            return (f"{mem[name]:.0f}" if name in mem else "-") + extra
+
+        ratio = {p: f"{t[p][1] / t['torch'][1]:.2f}" if p in t else "-" for p in ("plain", "chunked")}
+        rows.append([str(shape), cell("plain"), cell("chunked"), spread(t["torch"]),
+                     f"{ratio['plain']} / {ratio['chunked']}", mcell("plain"), mcell("chunked"), f"{mem['torch']:.0f}"])
+    return table("scaled_dot_product_attention at long sequences, forward, float32 (batch, heads, tokens, head dim)",
+                 ["shape", "jaxnn plain ms", "jaxnn chunked ms", "torch ms", "plain/torch / chunked/torch",
+                  "plain peak MiB", "chunked peak MiB", "torch peak MiB"], rows)
+
+
 def bench_layers(quick: bool) -> str:
     """The ops of whole models (issue 12): attention at Stable Diffusion's sizes, resampling,
     a BatchNorm2d training step and max pooling, each next to torch in one round-robin run."""
@@ -566,6 +622,7 @@ def bench_rnn(quick: bool) -> str:
 
 
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
+           "attention": bench_attention,
            "checkpoint": bench_checkpoint, "rnn": bench_rnn, "transformer": bench_transformer, "models": bench_models}
 
 
