@@ -13,6 +13,14 @@ from ._clip import CLIPTextModelOutput as CLIPTextModelOutput
 from ._clip import CLIPTextModelWithProjection as CLIPTextModelWithProjection
 from ._pretrained import Config as Config
 from ._pretrained import PretrainedModel as PretrainedModel
+from ._scheduling import DDIMScheduler as DDIMScheduler
+from ._scheduling import DDIMSchedulerState as DDIMSchedulerState
+from ._scheduling import Scheduler as Scheduler
+from ._scheduling import SchedulerOutput as SchedulerOutput
+from ._scheduling_ddpm import DDPMScheduler as DDPMScheduler
+from ._scheduling_ddpm import DDPMSchedulerState as DDPMSchedulerState
+from ._scheduling_pndm import PNDMScheduler as PNDMScheduler
+from ._scheduling_pndm import PNDMSchedulerState as PNDMSchedulerState
 from ._unet import UNet2DConditionModel as UNet2DConditionModel
 from ._unet import UNet2DConditionOutput as UNet2DConditionOutput
 from ._vae import AutoencoderKL as AutoencoderKL
