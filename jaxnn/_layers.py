@@ -872,6 +872,39 @@ class Pool(Layer):
         return getattr(F, f"{self.kind}_pool{self.n}d")(input, **dict(self.config)), {}
 
 
+def _torch_ntuple(value: Any, n: int) -> Any:
+    """torch's ``_single``/``_pair``/``_triple``: a sequence as a tuple, anything else repeated."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return tuple(value)
+    return (value,) * n
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxUnpool(Layer):
+    """``nn.MaxUnpool{n}d``: :func:`jaxnn.functional.max_unpool{n}d` with the stored arguments, no
+    variables. Stored as torch stores them (tuples; ``stride=None`` as ``kernel_size``) and checked
+    at the call, as torch does. Called with ``indices`` (and ``output_size``) as keywords."""
+
+    n: int
+    kernel_size: Any
+    stride: Any = None
+    padding: Any = 0
+
+    def __post_init__(self) -> None:
+        k = _torch_ntuple(self.kernel_size, self.n)
+        s = _torch_ntuple(self.stride if self.stride is not None else self.kernel_size, self.n)
+        _set(self, kernel_size=k, stride=s, padding=_torch_ntuple(self.padding, self.n))
+
+    def attributes(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+    def apply(self, v: Values, input: Any, *, training: bool = True, rng: Any = None,
+              **kwargs: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        fn = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self.n - 1]
+        return fn(input, kwargs["indices"], self.kernel_size, self.stride, self.padding,
+                  kwargs.get("output_size")), {}
+
+
 @dataclasses.dataclass(frozen=True)
 class RMSNorm(Layer):
     """``nn.RMSNorm``: ``weight`` (ones, shape ``normalized_shape``) with ``elementwise_affine``."""

@@ -82,6 +82,9 @@ LAYERS = [
     ("AdaptiveMaxPool1d", (4,), {}, (2, 3, 9)),
     ("AdaptiveMaxPool2d", ((None, 3),), {}, (2, 3, 7, 8)),
     ("AdaptiveMaxPool3d", ((2, 1, 3),), {}, (1, 2, 4, 5, 3)),
+    ("MaxUnpool1d", (3, 2, 1), {}, (2, 3, 5)),  # called with indices too: _more_inputs
+    ("MaxUnpool2d", ((3, 2),), {"stride": 2, "padding": (1, 0)}, (2, 3, 3, 4)),
+    ("MaxUnpool3d", (2,), {}, (2, 2, 2, 2)),
     ("RMSNorm", ((3, 4),), {}, (2, 3, 4)),
     ("RMSNorm", (4, 1e-5, False), {}, (3, 4)),
     ("InstanceNorm1d", (3,), {}, (2, 3, 6)),
@@ -126,6 +129,20 @@ def _input(name, args, shape, rng=None):
     return np.ones(shape, np.float32) if rng is None else rng.standard_normal(shape).astype(np.float32)
 
 
+def _more_inputs(name, args, kwargs, shape):
+    """Inputs after the first: MaxUnpool's indices, from torch's max pooling (the layer's own window)
+    of a fixed input whose pooled shape is ``shape`` (int64, as torch's); none for other layers."""
+    if not name.startswith("MaxUnpool"):
+        return ()
+    n, t = int(name[-2]), getattr(torch.nn, name)(*args, **kwargs)
+    pre = [(o - 1) * s + k - 2 * p for o, k, s, p in zip(shape[-n:], t.kernel_size, t.stride, t.padding, strict=True)]
+    x = torch.tensor(np.random.default_rng(7).standard_normal((*shape[:-n], *pre)), dtype=torch.float32)
+    _, indices = getattr(torch.nn.functional, f"max_pool{n}d")(x, t.kernel_size, t.stride, t.padding,
+                                                                return_indices=True)
+    assert tuple(indices.shape) == tuple(shape)
+    return (indices.numpy(),)
+
+
 def _linen_kwargs(name, kwargs):
     return {("init_value" if k == "init" else k): v for k, v in kwargs.items()}
 
@@ -147,7 +164,8 @@ def test_state_dict_matches_torch(name, args, kwargs, shape):
     t, m, lm = _build(name, args, kwargs)
     want = _sd(t)
     x = jnp.asarray(_input(name, args, shape))
-    for got in (jn.state_dict(m), jl.state_dict(lm.init(jax.random.key(0), x))):
+    more = [jnp.asarray(a, jnp.int32) for a in _more_inputs(name, args, kwargs, shape)]
+    for got in (jn.state_dict(m), jl.state_dict(lm.init(jax.random.key(0), x, *more))):
         assert set(got) == set(want)
         for k, v in want.items():
             assert tuple(got[k].shape) == v.shape, k
@@ -166,16 +184,19 @@ def test_torch_state_dict_loads_and_outputs_match_in_train_and_eval(rng, name, a
                 b.uniform_(0.5, 1.5)
     sd = t.state_dict()
     assert jn.load_state_dict(m, sd) == jn.LoadResult([], [])
-    variables, result = jl.load_state_dict(lm.init(jax.random.key(0), jnp.asarray(_input(name, args, shape))), sd)
+    more = _more_inputs(name, args, kwargs, shape)
+    j_more = [jnp.asarray(a, jnp.int32) for a in more]  # jaxnn's pooling indices are int32 without x64
+    variables, result = jl.load_state_dict(lm.init(jax.random.key(0), jnp.asarray(_input(name, args, shape)),
+                                                   *j_more), sd)
     assert result == jl.LoadResult([], [])
     for step in range(2):
         x = _input(name, args, shape, rng)
         for training in (True, False):
             t.train(training)
             m.train() if training else m.eval()
-            want = t(torch.tensor(x)).detach().numpy()
-            got = m(jnp.asarray(x))
-            out, updates = lm.apply(variables, jnp.asarray(x), mutable=["batch_stats"],
+            want = t(torch.tensor(x), *[torch.tensor(a) for a in more]).detach().numpy()
+            got = m(jnp.asarray(x), *j_more)
+            out, updates = lm.apply(variables, jnp.asarray(x), *j_more, mutable=["batch_stats"],
                                     rngs={"dropout": jax.random.key(step)}, **_linen_mode(lm, training))
             variables = {**variables, **updates}
             if training and name in RANDOM_IN_TRAINING and args[0] > 0:

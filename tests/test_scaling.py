@@ -165,6 +165,15 @@ SAMPLES.update({
     "lp_pool2d": (lambda x: F.lp_pool2d(x, 1, (2, 3)), [_r(2, 3, 7, 8)]),
     "lp_pool3d": (lambda x: F.lp_pool3d(x, 2, 2), [_r(2, 3, 4, 4)]),
 })
+# Unpooling (jaxnn/functional/_unpool.py): random in-range indices (repeats included: the last write
+# wins, each repeat takes the gradient at its index); the values are differentiated.
+_UNPOOL_INDICES = {n: jnp.asarray(np.random.default_rng(n).integers(0, plane, shape), jnp.int32)
+                   for n, plane, shape in ((1, 10, (2, 3, 5)), (2, 30, (2, 3, 3, 4)), (3, 64, (2, 2, 2, 2)))}
+SAMPLES.update({
+    "max_unpool1d": (lambda x: F.max_unpool1d(x, _UNPOOL_INDICES[1], 3, 2, 1, (2, 3, 10)), [_r(2, 3, 5)]),
+    "max_unpool2d": (lambda x: F.max_unpool2d(x, _UNPOOL_INDICES[2], (3, 2), 2, 1), [_r(2, 3, 3, 4)]),
+    "max_unpool3d": (lambda x: F.max_unpool3d(x, _UNPOOL_INDICES[3], 2), [_r(2, 2, 2, 2)]),
+})
 # Sampling and patch ops (jaxnn/functional/_fold.py, _grid_sample.py): grid_sample differentiates the grid.
 SAMPLES.update({
     "unfold": (lambda x: F.unfold(x, (2, 3), 2, 1, (1, 2)), [_r(2, 3, 6, 7)]),

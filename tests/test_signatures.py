@@ -452,6 +452,8 @@ KEYWORD_CALLS = [
     ("Softmax", lambda m: m(1), (2, 3), {}),
     ("Flatten", lambda m: m(), (2, 3, 4), {}),
     ("Identity", lambda m: m(), (2, 3), {}),
+    ("MaxUnpool2d", lambda m: m(2), (1, 2, 2, 2),
+     {"indices": jnp.asarray(np.arange(8).reshape(1, 2, 2, 2) % 4 * 3, jnp.int32), "output_size": (4, 5)}),
 ]
 
 

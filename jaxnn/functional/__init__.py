@@ -114,6 +114,9 @@ from ._pool import max_pool2d as max_pool2d
 from ._pool import max_pool2d_with_indices as max_pool2d_with_indices
 from ._pool import max_pool3d as max_pool3d
 from ._pool import max_pool3d_with_indices as max_pool3d_with_indices
+from ._unpool import max_unpool1d as max_unpool1d
+from ._unpool import max_unpool2d as max_unpool2d
+from ._unpool import max_unpool3d as max_unpool3d
 
 __all__ = [
     "batch_norm",
@@ -222,6 +225,9 @@ __all__ = [
     "max_pool2d_with_indices",
     "max_pool3d",
     "max_pool3d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
     "unfold",
     "fold",
     "grid_sample",

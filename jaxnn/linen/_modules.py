@@ -2147,3 +2147,52 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPool):
     """
 
     _N = 3
+
+
+class _MaxUnpool(_Layer):
+    _N = 0
+    kernel_size: int | Sequence[int]
+    stride: int | Sequence[int] | None = None
+    padding: int | Sequence[int] = 0
+
+    def _layer(self) -> L.Layer:
+        return L.MaxUnpool(self._N, self.kernel_size, self.stride, self.padding)
+
+    def __call__(self, input: jax.Array, indices: jax.Array, output_size: Sequence[int] | None = None) -> jax.Array:
+        return self._forward(input, indices=indices, output_size=output_size)
+
+
+_UNPOOL_DOC = """``torch.nn.MaxUnpool{n}d`` for flax.linen: :func:`jaxnn.functional.max_unpool{n}d` with
+    the stored fields; no variables. Called as torch's, ``m.apply({{}}, input, indices, output_size=None)``.
+
+    Args:
+      kernel_size, stride, padding: torch's arguments and defaults (``stride=None``:
+        ``kernel_size``), checked at the call, as torch does.
+
+    Shape:
+      input and indices ``{shape}`` or ``{unbatched}`` (``indices`` as ``MaxPool{n}d(...,
+      return_indices=True)`` returns them, int32 or int64); output the same layout with
+      :math:`(L_{{in}} - 1) s - 2p + k` per spatial dimension, or ``output_size``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxnn.linen as jl
+      >>> y, i = jl.MaxPool{n}d(2, return_indices=True).apply({{}}, jnp.ones({example}))
+      >>> jl.MaxUnpool{n}d(2).apply({{}}, y, i).shape
+      {example}
+    """
+
+
+class MaxUnpool1d(_MaxUnpool):
+    __doc__ = _UNPOOL_DOC.format(n=1, shape="(N, C, L)", unbatched="(C, L)", example="(1, 2, 4)")
+    _N = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    __doc__ = _UNPOOL_DOC.format(n=2, shape="(N, C, H, W)", unbatched="(C, H, W)", example="(1, 2, 4, 4)")
+    _N = 2
+
+
+class MaxUnpool3d(_MaxUnpool):
+    __doc__ = _UNPOOL_DOC.format(n=3, shape="(N, C, D, H, W)", unbatched="(C, D, H, W)", example="(1, 2, 4, 4, 4)")
+    _N = 3

@@ -86,6 +86,9 @@ from ._modules import LPPool3d as LPPool3d
 from ._modules import MaxPool1d as MaxPool1d
 from ._modules import MaxPool2d as MaxPool2d
 from ._modules import MaxPool3d as MaxPool3d
+from ._modules import MaxUnpool1d as MaxUnpool1d
+from ._modules import MaxUnpool2d as MaxUnpool2d
+from ._modules import MaxUnpool3d as MaxUnpool3d
 from ._modules import Mish as Mish
 from ._modules import ModuleList as ModuleList
 from ._modules import MultiheadAttention as MultiheadAttention
