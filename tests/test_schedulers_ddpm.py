@@ -527,20 +527,26 @@ def test_from_pretrained_and_save_pretrained(tmp_path):
     ddim.save_pretrained(tmp_path / "ddim")
     tddim = TorchDDIM.from_pretrained(tmp_path / "ddim")
     assert tddim.config.set_alpha_to_one is False and tddim.config.steps_offset == 1
-    assert DDIMScheduler.from_pretrained(tmp_path / "ddim").config.to_dict() == ddim.config.to_dict()
+    assert public(DDIMScheduler.from_pretrained(tmp_path / "ddim").config) == public(ddim.config)
     assert len(s) == 1000 and "DDPMScheduler(" in repr(s)
     pndm = PNDMScheduler(**options(PNDMScheduler, SD2V))
     pndm.save_pretrained(tmp_path / "pndm")
     tp = TorchPNDM.from_pretrained(tmp_path / "pndm")
     assert tp.config.skip_prk_steps is True and tp.config.prediction_type == "v_prediction"
     tp.save_pretrained(tmp_path / "pndm2")
-    assert PNDMScheduler.from_pretrained(tmp_path / "pndm2").config.to_dict() == pndm.config.to_dict()
+    assert public(PNDMScheduler.from_pretrained(tmp_path / "pndm2").config) == public(pndm.config)
     # trained_betas (an array) is written as a JSON list, as diffusers writes it
     tb = np.linspace(1e-4, 0.02, 10)
     DDPMScheduler(trained_betas=tb, num_train_timesteps=10).save_pretrained(tmp_path / "tb")
     np.testing.assert_array_equal(TorchDDPM.from_pretrained(tmp_path / "tb").betas.numpy(), tb.astype(np.float32))
     TorchDDPM(trained_betas=tb, num_train_timesteps=10).save_pretrained(tmp_path / "tb2")
     np.testing.assert_array_equal(DDPMScheduler.from_pretrained(tmp_path / "tb2").betas, tb.astype(np.float32))
+
+
+def public(config):
+    """A configuration without diffusers' bookkeeping keys (``_use_default_values`` records what
+    was left at the defaults, so it differs between a scheduler and one read back from its file)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
 def test_from_config_of_another_scheduler(tmp_path):
@@ -550,8 +556,10 @@ def test_from_config_of_another_scheduler(tmp_path):
         s = DDPMScheduler.from_config(SD15, prediction_type="v_prediction")
     assert s.config.steps_offset == 1 and s.config.prediction_type == "v_prediction"
     assert s.config.variance_type == "fixed_small" and s.config.beta_schedule == "scaled_linear"
-    e = TorchEuler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1)
-    with pytest.warns(UserWarning, match="not options of DDIMScheduler"):
+    # options the Euler scheduler was given reach DDIM (and are warned about); its defaults do not
+    e = TorchEuler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                   use_karras_sigmas=True)
+    with pytest.warns(UserWarning, match=r"\['use_karras_sigmas'\] are not options of DDIMScheduler"):
         ddim = DDIMScheduler.from_config(dict(e.config))
     ref = TorchDDIM.from_config(e.config)
     np.testing.assert_allclose(ddim.alphas_cumprod, ref.alphas_cumprod.numpy(), rtol=4e-7)
@@ -561,6 +569,31 @@ def test_from_config_of_another_scheduler(tmp_path):
         s2 = DDPMScheduler.from_config(src)
         assert s2.config.clip_sample is False and s2.config.beta_schedule == "squaredcos_cap_v2"
     assert isinstance(s2, Scheduler)
+
+
+def test_swap_keeps_the_new_class_defaults():
+    """Swapping schedulers as users do, ``Other.from_config(scheduler.config)``: options the first
+    scheduler left at ITS defaults are recorded (diffusers' ``_use_default_values``) and the new
+    class takes its own (SD 1.5's PNDM has no ``timestep_spacing``: DPM-Solver spaces "linspace",
+    not PNDM's "leading"), whether the config comes from diffusers or from jaxnn."""
+    from diffusers import DPMSolverMultistepScheduler as TorchDPM
+
+    from jaxnn.models import DPMSolverMultistepScheduler
+
+    kw = {k: v for k, v in SD15.items() if not k.startswith("_") and k != "clip_sample"}
+    tp, jp = TorchPNDM(**kw), PNDMScheduler(**kw)
+    ref = TorchDPM.from_config(tp.config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # diffusers' own numpy-2 notice
+        ref.set_timesteps(10)
+    for src in (tp.config, jp.config):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = DPMSolverMultistepScheduler.from_config(src)
+        np.testing.assert_array_equal(np.asarray(ours.set_timesteps(10).timesteps), ref.timesteps.numpy())
+        assert ours.config.timestep_spacing == "linspace"
+    assert "timestep_spacing" in jp.config["_use_default_values"]
+    assert "steps_offset" not in jp.config["_use_default_values"]
 
 
 def test_from_pretrained_errors(tmp_path):

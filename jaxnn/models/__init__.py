@@ -19,6 +19,11 @@ from ._scheduling import Scheduler as Scheduler
 from ._scheduling import SchedulerOutput as SchedulerOutput
 from ._scheduling_ddpm import DDPMScheduler as DDPMScheduler
 from ._scheduling_ddpm import DDPMSchedulerState as DDPMSchedulerState
+from ._scheduling_dpmsolver import DPMSolverMultistepScheduler as DPMSolverMultistepScheduler
+from ._scheduling_dpmsolver import DPMSolverMultistepSchedulerState as DPMSolverMultistepSchedulerState
+from ._scheduling_euler import EulerAncestralDiscreteScheduler as EulerAncestralDiscreteScheduler
+from ._scheduling_euler import EulerDiscreteScheduler as EulerDiscreteScheduler
+from ._scheduling_euler import EulerSchedulerState as EulerSchedulerState
 from ._scheduling_pndm import PNDMScheduler as PNDMScheduler
 from ._scheduling_pndm import PNDMSchedulerState as PNDMSchedulerState
 from ._unet import UNet2DConditionModel as UNet2DConditionModel

@@ -138,6 +138,10 @@ class Scheduler:
             if values[option] not in allowed:
                 raise NotImplementedError(f"{name}: {option}={values[option]!r} is not implemented by jaxnn "
                                           f"(supported: {', '.join(map(repr, allowed))}).")
+        # diffusers' ConfigMixin records the options left at their defaults, and ``from_config`` of
+        # another class drops them so that it takes ITS defaults (SD 1.5's PNDM config has no
+        # ``timestep_spacing``: a DPM-Solver built from it spaces "linspace", not PNDM's "leading").
+        values["_use_default_values"] = sorted(set(self._defaults) - set(config))
         self.config = Config(values)
         self._build_tables()
 
@@ -154,6 +158,8 @@ class Scheduler:
         if not isinstance(config, Mapping):
             raise TypeError(f"{cls.__name__}.from_config: `config` must be a mapping or a path, "
                             f"got {type(config).__name__}.")
+        defaulted = set(config.get("_use_default_values", ()))  # see __init__
+        config = {k: v for k, v in config.items() if k not in defaulted and k != "_use_default_values"}
         return cls(**dict(config, **kwargs))
 
     @classmethod
@@ -173,14 +179,15 @@ class Scheduler:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, self.config_name)
         data = {"_class_name": type(self).__name__, "_diffusers_version": DIFFUSERS_VERSION,
-                **self.config.to_dict()}
+                **{k: v for k, v in self.config.to_dict().items() if k != "_use_default_values"}}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
         return path
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.config.to_dict()!r})"
+        shown = {k: v for k, v in self.config.to_dict().items() if k != "_use_default_values"}
+        return f"{type(self).__name__}({shown!r})"
 
     def __len__(self) -> int:
         return int(self.config["num_train_timesteps"])
