@@ -4,6 +4,8 @@ and nn.MultiheadAttention in float16/bfloat16 against torch's CPU half op sequen
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -183,6 +185,76 @@ def test_errors_match_torch(rng, case, change, fragment):
         run(TF.multi_head_attention_forward, torch.tensor)
     with pytest.raises(ValueError, match=fragment):
         run(F.multi_head_attention_forward, jnp.asarray)
+
+
+def _mha_pair(training):
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(E, H).train(training)
+    jm = jn.MultiheadAttention(E, H, rngs=nnx.Rngs(0))
+    jn.load_state_dict(jm, {k: v.numpy() for k, v in tm.state_dict().items()})
+    jm.train() if training else jm.eval()
+    return tm, jm
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_module_shape_errors_name_the_argument(training):
+    """nn.MultiheadAttention's bad shapes that jaxnn used to let through to XLA (a broadcast error, a
+    reshape TypeError, a ZeroDivisionError): torch raises, jaxnn raises a ValueError naming the
+    argument and its shape; the neighbouring shapes torch accepts, jaxnn computes (same numbers)."""
+    tm, jm = _mha_pair(training)
+    rng = np.random.default_rng(7)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    q, k = r(L, N, E), r(S, N, E)
+
+    def both(args, kw, match):
+        with pytest.raises((AssertionError, RuntimeError)):
+            tm(*map(torch.tensor, args), **{a: torch.tensor(v) for a, v in kw.items()})
+        with pytest.raises(ValueError, match=match):
+            jm(*map(jnp.asarray, args), **{a: (jnp.asarray(v) if isinstance(v, np.ndarray) else v)
+                                            for a, v in kw.items()})
+
+    def same(args, kw):
+        with torch.no_grad():
+            t_out = tm(*map(torch.tensor, args), **{a: torch.tensor(v) for a, v in kw.items()})[0].numpy()
+        j_out = jm(*map(jnp.asarray, args), **{a: (jnp.asarray(v) if isinstance(v, np.ndarray) else v)
+                                               for a, v in kw.items()})[0]
+        assert j_out.shape == t_out.shape
+        assert_close(j_out, t_out, rtol=1e-5, atol=1e-6)
+
+    # a 3-D key_padding_mask (e.g. (N, 1, S) or (N, L, S) meant as an attention mask)
+    for shape in ((N, 1, S), (N, S, S)):
+        both((q, k, k), {"key_padding_mask": np.zeros(shape, bool)},
+             re.escape(f"expected `key_padding_mask` to be `None` or 2-D (N, S) = {(N, S)} (True = ignored key), "
+                       f"but found a 3-D mask of shape {shape}"))
+    # key/value of another batch size than query
+    both((q, r(S, N + 1, E), r(S, N + 1, E)), {}, rf"`key` and `value` must have `query`'s batch size {N}, got {N + 1}")
+    # empty batch / keys with a mask and need_weights=False: torch cannot reshape the empty mask
+    for nb, s in ((0, S), (N, 0), (0, 0)):
+        both((r(L, nb, E), r(s, nb, E), r(s, nb, E)), {"key_padding_mask": np.zeros((nb, s), bool),
+                                                       "need_weights": False},
+             rf"a mask \(`key_padding_mask` of shape \({nb}, {s}\)\) cannot be applied to an empty batch or key "
+             rf"sequence \(N={nb}, S={s}\)")
+    # what torch accepts: empty queries with the mask, empty inputs with weights or without a mask
+    same((r(0, N, E), k, k), {"key_padding_mask": np.zeros((N, S), bool), "need_weights": False})
+    same((r(L, 0, E), r(S, 0, E), r(S, 0, E)), {"key_padding_mask": np.zeros((0, S), bool)})
+    same((r(L, 0, E), r(S, 0, E), r(S, 0, E)), {"need_weights": False})
+    same((q, r(0, N, E), r(0, N, E)), {"need_weights": False})
+
+
+def test_static_kv_allow_another_key_batch_like_torch(rng):
+    """With static_k and static_v torch never reshapes `key`/`value`, so their batch size is not
+    checked: jaxnn accepts the same call and gives torch's numbers."""
+    o = {"static": True}
+    a = _inputs(rng, o)
+    a["key"] = a["value"] = rng.standard_normal((S, N + 1, E)).astype(np.float32)
+    t_out, _ = _call(TF.multi_head_attention_forward, a, o, torch.tensor)
+    j_out, _ = _call(F.multi_head_attention_forward, a, o, jnp.asarray)
+    assert_close(j_out, t_out.numpy(), rtol=1e-5, atol=1e-6)
+    a["static_v"] = None  # then torch reshapes `value`'s projection and fails
+    with pytest.raises(RuntimeError):
+        _call(TF.multi_head_attention_forward, a, o, torch.tensor)
+    with pytest.raises(ValueError, match="`key` and `value` must have `query`'s batch size"):
+        _call(F.multi_head_attention_forward, a, o, jnp.asarray)
 
 
 @settings(max_examples=12, deadline=None)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers.models.attention_processor import Attention as TAttention
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from diffusers.models.downsampling import Downsample2D as TDownsample2D
 from diffusers.models.resnet import ResnetBlock2D as TResnetBlock2D
 from diffusers.models.upsampling import Upsample2D as TUpsample2D
@@ -222,6 +223,41 @@ def test_attention_half_precision(case, dtype):
     tm.eval()
     jm = Attention(**kwargs, dtype=dtype, rngs=nnx.Rngs(0))
     bf16_check(tm, jm, *_attention_calls(None), [rand(shape, 1)], dtype=dtype)
+
+
+def test_attention_upcast_bfloat16():
+    """diffusers' ``upcast_attention`` / ``upcast_softmax`` (honoured by its ``AttnProcessor``; its
+    default ``AttnProcessor2_0`` leaves precision to torch's SDPA): the scores ``q k^T`` of the
+    bfloat16 q/k and their softmax in float32. jaxnn's bfloat16 attention always does that (and keeps
+    the probabilities in float32 for the product with v), so with large scores its error against a
+    float64 reference is within torch's bfloat16 error with either processor."""
+    kw = dict(query_dim=32, heads=2, dim_head=16, cross_attention_dim=12)
+    x, e = rand((2, 64, 32), 1) * 6, rand((2, 7, 12), 2) * 6  # scores of a few hundred
+    errs = {}
+    for upcast in (True, False):
+        r = np.random.default_rng(1)  # the same weights for both settings
+        tm = TAttention(**kw, upcast_attention=upcast, upcast_softmax=upcast).eval()
+        with torch.no_grad():
+            for p in tm.parameters():
+                p.copy_(torch.tensor(r.standard_normal(tuple(p.shape)) * 0.5, dtype=torch.float32))
+            ref = copy.deepcopy(tm).double()(torch.tensor(x).double(), torch.tensor(e).double()).numpy()
+            for name, processor in (("AttnProcessor", AttnProcessor()), ("AttnProcessor2_0", AttnProcessor2_0())):
+                tb = copy.deepcopy(tm).bfloat16()
+                tb.set_processor(processor)
+                errs[upcast, name] = rel_l2(tb(torch.tensor(x).bfloat16(), torch.tensor(e).bfloat16()).float().numpy(),
+                                            ref)
+            assert rel_l2(tm(torch.tensor(x), torch.tensor(e)).numpy(), ref) < 1e-5
+        jm = Attention(**kw, upcast_attention=upcast, upcast_softmax=upcast, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+        jn.load_state_dict(jm, {k: v.numpy() for k, v in tm.state_dict().items()})
+        jm.eval()
+        out = jax.jit(lambda x, e, jm=jm: jm(x, e))(jnp.asarray(x, jnp.bfloat16), jnp.asarray(e, jnp.bfloat16))
+        assert out.dtype == jnp.bfloat16
+        errs[upcast, "jaxnn"] = rel_l2(np.asarray(out, np.float32), ref)
+    # float32 scores and softmax either way: the setting changes nothing in jaxnn
+    assert errs[True, "jaxnn"] == errs[False, "jaxnn"]
+    for processor in ("AttnProcessor", "AttnProcessor2_0"):  # diffusers' upcast path and its default
+        assert 0 < errs[True, processor] < 0.1, errs
+        assert errs[True, "jaxnn"] <= 1.05 * errs[True, processor], errs
 
 
 @hsettings(max_examples=4)

@@ -413,6 +413,16 @@ def test_config_defaults_and_bookkeeping():
     kept = CLIPTextModel._check_config({"torch_dtype": "float16", "dropout": 0.1, "architectures": ["X"],
                                          "return_dict": False, "output_hidden_states": True})
     assert kept["return_dict"] is False and kept["output_hidden_states"] is True and "dropout" not in kept
+    # transformers' generic keys (4.x configs, generation defaults) are known: no warning (warnings are
+    # errors in this suite); a misspelled option is ignored with a warning naming it, and keeps its
+    # default (transformers keeps the key as an unused attribute and uses the default too)
+    generic = dict(CONFIGS["text"][2], torch_dtype="float32", dropout=0.0, use_bfloat16=False, max_length=20,
+                   tie_word_embeddings=True, id2label={"0": "A"}, transformers_version="4.25.0", dtype="float32")
+    assert CLIPTextModel.from_config(generic).config.hidden_size == 32
+    with pytest.warns(UserWarning, match=r"CLIPTextModel: the configuration keys \['hiden_act'\] are not options"):
+        m = CLIPTextModel.from_config(dict(CONFIGS["text"][2], hiden_act="gelu"))
+    assert m.config.hidden_act == "quick_gelu" == TorchCLIPTextModel(
+        CLIPTextConfig(**dict(CONFIGS["text"][2], hiden_act="gelu"))).config.hidden_act
     m = CLIPTextModel.from_config(dict(CONFIGS["text"][2], output_hidden_states=True, return_dict=False))
     m.eval()
     out = m(jnp.asarray(_inputs("text")[0].numpy()))
@@ -445,12 +455,30 @@ def test_bad_folders(models, tmp_path):
     (tmp_path / "config.json").write_text(open(os.path.join(folder, "config.json")).read())
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         CLIPTextModel.from_pretrained(tmp_path)  # no weights
-    with pytest.raises(CheckpointError, match="text_projection"):
-        CLIPTextModel.from_pretrained(proj_folder)  # a model with a projection: an unexpected key
-    with pytest.raises(CheckpointError):
-        CLIPTextModelWithProjection.from_pretrained(folder)  # no text_model. prefix, no projection
+    # a plain CLIPTextModel folder has no projection: strict loading fails and says so (transformers
+    # would initialise text_projection randomly)
+    with pytest.raises(CheckpointError, match=r"no `text_projection.weight`: it is a CLIPTextModel's"):
+        CLIPTextModelWithProjection.from_pretrained(folder)
+    assert proj_folder  # loading it as a CLIPTextModel works: test_text_model_from_projection_folder
     with pytest.raises(CheckpointNotFoundError, match="local folders only"):
         CLIPTextModel.from_pretrained("openai/clip-vit-large-patch14")
+
+
+def test_text_model_from_projection_folder(models):
+    """CLIPTextModel.from_pretrained on a CLIPTextModelWithProjection folder (SDXL's text_encoder_2)
+    loads the text model, ignoring text_projection.weight with a warning naming it, as transformers
+    does (its load report lists the key as unexpected); outputs as transformers' model so loaded."""
+    tp, proj_folder, _ = models["sdxl2"]
+    with pytest.warns(UserWarning, match=r"\['text_projection.weight'\] \(a CLIPTextModelWithProjection's "
+                                         r"projection\) are not used by CLIPTextModel") as rec:
+        jm = CLIPTextModel.from_pretrained(proj_folder)
+    assert len(rec) == 1 and rec[0].filename == __file__
+    assert "text_projection.weight" not in jn.state_dict(jm)
+    tm = TorchCLIPTextModel.from_pretrained(proj_folder).eval()
+    ids, mask = _inputs("sdxl2")
+    ref = _torch_outputs(tm, ids, mask)
+    _compare(jm(jnp.asarray(ids.numpy()), jnp.asarray(mask.numpy()), output_hidden_states=True), ref, 1e-5)
+    np.testing.assert_array_equal(ref["pooler_output"], _torch_outputs(tp.text_model, ids, mask)["pooler_output"])
 
 
 def test_bad_inputs(models):

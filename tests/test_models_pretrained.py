@@ -17,6 +17,7 @@ from jaxnn.models import Config, PretrainedModel
 
 class Toy(PretrainedModel):
     weights_name = "diffusion_pytorch_model.safetensors"
+    config_keys = frozenset({"width", "sizes"})
 
     @classmethod
     def _check_config(cls, config):
@@ -73,6 +74,24 @@ def test_from_config_fills_defaults_drops_private_keys_and_checks():
         Toy([("width", 3)], rngs=nnx.Rngs(0))  # pyright: ignore[reportArgumentType]
 
 
+def test_unknown_keys_are_warned_about_and_ignored(tmp_path):
+    """diffusers' rule, for every model: a key that is not an option (a misspelling) is ignored with a
+    warning naming it; private keys are ignored silently; from_pretrained warns once."""
+    with pytest.warns(UserWarning, match=r"Toy: the configuration keys \['widht'\] are not options") as rec:
+        m = Toy.from_config({"widht": 7, "sizes": [3], "_class_name": "Toy"})
+    assert len(rec) == 1 and rec[0].filename == __file__  # points at the caller
+    assert dict(m.config) == {"width": 4, "sizes": (3,)}  # the default width, as diffusers does
+    Toy.from_config({"width": 3}).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(cfg, extra_a=1, extra_b=None, sizes=[1])))
+    with pytest.warns(UserWarning, match=r"\['extra_a', 'extra_b'\]") as rec:
+        loaded = Toy.from_pretrained(tmp_path)
+    assert len(rec) == 1 and rec[0].filename == __file__
+    assert loaded.config == {"width": 3, "sizes": (1,)}
+    with pytest.warns(UserWarning, match=r"\[3\]"):  # a non-string key is not an option either
+        Toy.from_config({3: 1})
+
+
 def test_save_and_load_round_trip(tmp_path):
     m = Toy.from_config({"width": 5}, rngs=nnx.Rngs(3))
     written = m.save_pretrained(tmp_path / "toy")
@@ -121,6 +140,38 @@ def test_errors(tmp_path):
         Toy.from_config({}).save_pretrained(tmp_path / "config.json")
     with pytest.raises(TypeError, match="folder path"):
         Toy.from_pretrained(3)  # pyright: ignore[reportArgumentType]
+
+
+@pytest.mark.parametrize("dtype,name", [(jnp.float8_e4m3fn, "float8_e4m3fn"), ("float8_e5m2", "float8_e5m2"),
+                                        (jnp.float64, "float64")])
+def test_dtypes_outside_float32_bfloat16_float16_are_errors(tmp_path, dtype, name):
+    """float8 stores weights but cannot be computed in (torch's float8 models raise "not implemented
+    for 'Float8_e4m3fn'" in their first conv), float64 is not supported: a ValueError naming the
+    dtype, from every model's constructor (at construction, before any parameter exists) and from
+    from_pretrained."""
+    from jaxnn.models import AutoencoderKL, CLIPTextModel, CLIPTextModelWithProjection, UNet2DConditionModel
+
+    match = rf"`dtype` \(={name}\) must be None \(float32\), float32, bfloat16 or float16"
+    if name.startswith("float8"):
+        match += ".*enable_layerwise_casting"
+    clip = dict(vocab_size=10, hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=4, projection_dim=4)
+    for cls, cfg in ((AutoencoderKL, {"block_out_channels": [4], "norm_num_groups": 2}),
+                     (UNet2DConditionModel, {}), (CLIPTextModel, clip), (CLIPTextModelWithProjection, clip)):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: {match}"):
+            nnx.eval_shape(lambda cls=cls, cfg=cfg: cls(cfg, dtype=dtype, rngs=nnx.Rngs(0)))
+    Toy.from_config({}).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=f"Toy.from_pretrained: {match}"):
+        Toy.from_pretrained(tmp_path, dtype=dtype)
+    with pytest.raises(TypeError, match="is not a dtype"):
+        AutoencoderKL({}, dtype="float9", rngs=nnx.Rngs(0))
+    if name == "float8_e4m3fn":  # torch cannot run such a model either
+        import torch
+        from diffusers import AutoencoderKL as TorchAutoencoderKL
+
+        tm = TorchAutoencoderKL(block_out_channels=[4], norm_num_groups=2).to(torch.float8_e4m3fn)
+        with pytest.raises(NotImplementedError, match="not implemented for 'Float8_e4m3fn'"):
+            tm.decode(torch.zeros(1, 4, 2, 2, dtype=torch.float8_e4m3fn))
 
 
 def test_variables_outside_the_state_dict_get_the_constructors_values(tmp_path):

@@ -6,9 +6,9 @@ once (a module-scoped jitted function) and reused: an SD 1.x-like UNet (outputs 
 jit, gradients w.r.t. every parameter, bfloat16), an SD 2.x-like one (linear projections,
 per-block head counts, upcast attention, only-cross-attention, a timestep class embedding
 concatenated to the time embedding, scale-shift resnets, no mid block, an odd latent size,
-ControlNet residuals) and an SDXL-like one
+ControlNet residuals; bfloat16 against both diffusers attention processors) and an SDXL-like one
 (text_time embeddings, 2 transformer layers, a plain first down block, a class Embedding, a
-timestep condition, encoder_hid_proj).
+timestep condition, encoder_hid_proj); all three with the gradient of every parameter.
 """
 
 import json
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import UNet2DConditionModel as TorchUNet
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from flax import nnx
 
 import jaxnn.nnx as jn
@@ -121,26 +122,30 @@ def test_state_dict_keys_and_values(sd1):
         np.testing.assert_array_equal(np.asarray(jsd[k]), v.numpy(), err_msg=k)
 
 
-def test_sd1_forward_jit_and_grads(sd1):
-    """One compiled value_and_grad gives the jitted forward output and d(loss)/d(every parameter)."""
-    tm, model, inputs = sd1["torch"], sd1["model"], sd1["inputs"]
-    w = rng(5).standard_normal(sd1["ref"].shape).astype(np.float32)
+def check_forward_and_grads(tm, model, inputs, ref, seed=5):
+    """One compiled value_and_grad gives the jitted forward output (within 1e-5 of ``ref``) and
+    d(loss)/d(every parameter) (within 1e-4 of torch autograd), loss = sum(w * sample)."""
+    w = rng(seed).standard_normal(ref.shape).astype(np.float32)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     def loss(params, kw):
         out = nnx.merge(graphdef, params, rest)(**kw).sample
         return jnp.sum(out * jnp.asarray(w)), out
 
-    (val, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params, to_j(inputs))
-    assert rel(out, sd1["ref"]) < 1e-5
+    (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params, to_j(inputs))
+    assert rel(out, ref) < 1e-5
     tm.zero_grad()
-    tout = tm(**to_t(inputs)).sample
-    (tout * torch.tensor(w)).sum().backward()
+    (tm(**to_t(inputs)).sample * torch.tensor(w)).sum().backward()
     gsd = jn.state_dict(nnx.merge(graphdef, grads, rest))
     names = dict(tm.named_parameters())
     assert set(names) <= set(gsd)
     for name, p in names.items():
         assert p.grad is not None and rel(gsd[name], p.grad.numpy()) < 1e-4, name
+
+
+def test_sd1_forward_jit_and_grads(sd1):
+    """One compiled value_and_grad gives the jitted forward output and d(loss)/d(every parameter)."""
+    check_forward_and_grads(sd1["torch"], sd1["model"], sd1["inputs"], sd1["ref"])
 
 
 def test_sd1_eager(sd1):
@@ -248,8 +253,25 @@ def test_sd2_like_odd_latent_controlnet(tmp_path):
     with torch.no_grad():
         ref = tm(**to_t(inputs)).sample.numpy()
     assert ref.shape == (2, 4, 9, 9)
-    out = jit_forward(model)(**to_j(inputs))
-    assert rel(out, ref) < 1e-5
+    check_forward_and_grads(tm, model, inputs, ref)  # jitted output and every parameter's gradient
+    # bfloat16 with upcast_attention=True: diffusers' AttnProcessor computes the attention scores and
+    # softmax in float32 from the bfloat16 q/k (its default AttnProcessor2_0 leaves that to torch's
+    # SDPA kernel); jaxnn always does (scaled_dot_product_attention upcasts half-precision inputs). The
+    # error vs torch float32 stays within torch's own bfloat16 errors, with either processor.
+    half = UNet2DConditionModel.from_pretrained(tmp_path, dtype=jnp.bfloat16)
+    assert half.down_blocks[0].attentions[0].transformer_blocks[0].attn1.upcast_attention
+    out16 = jit_forward(half)(**to_j(inputs))  # float32 inputs are cast to the model's dtype
+    assert out16.dtype == jnp.bfloat16
+    errs = {}
+    for name, processor in (("AttnProcessor", AttnProcessor()), ("AttnProcessor2_0", AttnProcessor2_0())):
+        tb = TorchUNet.from_pretrained(tmp_path, torch_dtype=torch.bfloat16).eval()
+        tb.set_attn_processor(processor)
+        tin = {k: (v.bfloat16() if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "timestep" else
+                   tuple(x.bfloat16() for x in v) if isinstance(v, tuple) else v) for k, v in to_t(inputs).items()}
+        with torch.no_grad():
+            errs[name] = rel(tb(**tin).sample.float().numpy(), ref)
+    jax_err = rel(out16.astype(np.float32), ref)
+    assert 0 < min(errs.values()) < 0.05 and jax_err < 1.5 * min(errs.values()), (jax_err, errs)
 
 
 # --- SDXL-like: text_time, 2 transformer layers, plain first block, concat class embeddings -------
@@ -269,8 +291,7 @@ def test_sdxl_like(tmp_path):
                                                            np.float32)))
     with torch.no_grad():
         ref = tm(**to_t(inputs)).sample.numpy()
-    out = jit_forward(model)(**to_j(inputs))
-    assert rel(out, ref) < 1e-5
+    check_forward_and_grads(tm, model, inputs, ref)  # jitted output and every parameter's gradient
     # text_embeds / time_ids with a batch of 1 broadcast over the batch, as diffusers adds them
     emb = r.standard_normal((2, 128), np.float32)
     added: dict[str, np.ndarray] = inputs["added_cond_kwargs"]  # pyright: ignore[reportAssignmentType]
@@ -436,6 +457,20 @@ def test_unsupported_option(option, value):
 def test_malformed_config(cfg, match):
     with pytest.raises(ValueError, match=match):
         UNet2DConditionModel(dict(SD1, **cfg), rngs=nnx.Rngs(0))
+
+
+def test_unknown_config_keys_warned_and_ignored():
+    """A key that is not an option (here a misspelling) is ignored with a warning naming it, the option
+    keeping its default, as diffusers' from_config does (it logs and ignores the key)."""
+    cfg = dict(SD1, use_linear_projections=True, _class_name="UNet2DConditionModel", _diffusers_version="0.42.1")
+    with pytest.warns(UserWarning, match=r"UNet2DConditionModel: the configuration keys \['use_linear_projections'\]"):
+        model = nnx.eval_shape(lambda: UNet2DConditionModel(cfg, rngs=nnx.Rngs(0)))
+    with torch.device("meta"):
+        tm = TorchUNet.from_config(cfg)
+    assert model.config.use_linear_projection is tm.config.use_linear_projection is False
+    assert "use_linear_projections" not in model.config
+    assert {k: tuple(v.shape) for k, v in jn.state_dict(model).items()} == \
+        {k: tuple(v.shape) for k, v in tm.state_dict().items()}  # 1x1 conv proj_in, not Linear
 
 
 def test_load_errors(sd1, tmp_path):

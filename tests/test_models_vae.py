@@ -275,11 +275,22 @@ def test_from_config_defaults():
     (dict(act_fn="tanh"), ValueError, "act_fn"),
     (dict(layers_per_block=0), ValueError, "layers_per_block"),
     (dict(use_quant_conv="yes"), ValueError, "use_quant_conv"),
-    (dict(latent_chanels=4), ValueError, "latent_chanels"),
 ])
 def test_config_errors(change, error, match):
     with pytest.raises(error, match=match):
         AutoencoderKL.from_config(dict(CONFIG_A, **change))
+
+
+def test_unknown_config_keys_warned_and_ignored():
+    """A misspelled key is ignored with a warning naming it, and the option keeps its default, as
+    diffusers' from_config does (it logs the same and ignores the key)."""
+    cfg = dict(CONFIG_A, latent_chanels=2, _class_name="AutoencoderKL")
+    with pytest.warns(UserWarning, match=r"AutoencoderKL: the configuration keys \['latent_chanels'\]"):
+        m = nnx.eval_shape(lambda: AutoencoderKL(cfg, rngs=nnx.Rngs(0)))
+    with torch.device("meta"):
+        t = TAutoencoderKL.from_config(cfg)
+    assert m.config.latent_channels == t.config.latent_channels == 4 and "latent_chanels" not in m.config
+    assert {k: v.shape for k, v in jn.state_dict(m).items()} == {k: tuple(v.shape) for k, v in t.state_dict().items()}
 
 
 def test_input_and_checkpoint_errors(tiny, tmp_path):

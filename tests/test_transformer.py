@@ -8,6 +8,7 @@ TransformerEncoder, its nested-tensor path.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import jax
@@ -705,6 +706,27 @@ def test_call_errors_like_torch():
     t0 = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(E, H, FF), 0, enable_nested_tensor=False)
     j0 = jn.TransformerEncoder(jn.TransformerEncoderLayer(E, H, FF, rngs=nnx.Rngs(0)), 0, enable_nested_tensor=False)
     _both_raise(lambda: t0(torch.zeros(S, N, E)), lambda: j0(jnp.zeros((S, N, E))), ValueError, "num_layers=0")
+
+
+@pytest.mark.parametrize("bf", [False, True])
+def test_decoder_batch_mismatch_names_tgt_and_memory(bf):
+    """tgt and memory of different batch sizes: torch fails reshaping memory's keys in the
+    cross-attention (RuntimeError); jaxnn raises a ValueError naming both shapes (it was a reshape
+    TypeError from inside XLA), in training and eval mode, for the layer and the stack."""
+    t, j = _dec_layer("nnx", bf)
+    td, jd = _quiet(torch.nn.TransformerDecoder, t, 1), jn.TransformerDecoder(j, 1)
+    rng = np.random.default_rng(16)
+    tgt, mem = _x(rng, 2, 3, bf), _x(rng, 3, 4, bf)
+    match = re.escape(f"`memory` {tuple(mem.shape)} must have `tgt`'s batch size: `tgt` {tuple(tgt.shape)}")
+    for tmod, jmod in ((t, j), (td, jd)):
+        for training in (True, False):
+            tmod.train(training)
+            jmod.train() if training else jmod.eval()
+            _both_raise(lambda tmod=tmod: tmod(_t(tgt), _t(mem)),
+                        lambda jmod=jmod: jmod(jnp.asarray(tgt), jnp.asarray(mem)), ValueError, match)
+    # the same batch works (memory length may differ)
+    jd.eval()
+    assert jd(jnp.asarray(tgt), jnp.asarray(_x(rng, 2, 4, bf))).shape == tgt.shape
 
 
 def test_mask_type_mismatch_warns_like_torch():

@@ -577,6 +577,12 @@ def multi_head_attention(
     S = key.shape[0]
     if key.shape[:2] != value.shape[:2]:
         raise ValueError(f"key shape {shape_str(key.shape)} does not match value shape {shape_str(value.shape)}.")
+    if (static_k is None or static_v is None) and key.shape[1] != N:  # torch's k.view(S, N * heads, hd) fails
+        raise ValueError(
+            f"`key` and `value` must have `query`'s batch size {N}, got {key.shape[1]} (shapes in the (L, N, E) "
+            f"layout: query {shape_str(query.shape)}, key {shape_str(key.shape)}, value {shape_str(value.shape)}).")
+    mask_shapes = ", ".join(f"`{n}` of shape {tuple(m.shape)}" for n, m in (
+        ("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)) if m is not None and hasattr(m, "shape"))
     if E % num_heads:
         raise ValueError(f"`embed_dim` (={E}) must be divisible by `num_heads` (={num_heads}).")
     H, hd = num_heads, E // num_heads
@@ -594,6 +600,11 @@ def multi_head_attention(
     S_kv = S if static_k is None else static_k.shape[1]  # torch checks the mask against the keys it attends to
     if key_padding_mask is not None:  # torch checks after padding for bias_k/bias_v and add_zero_attn
         pad = int(bias_k is not None and bias_v is not None) + int(bool(add_zero_attn))
+        if key_padding_mask.ndim != 2:
+            raise ValueError(
+                f"For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D (N, S) = {(N, S_kv)} "
+                f"(True = ignored key), but found a {key_padding_mask.ndim}-D mask of shape "
+                f"{tuple(key_padding_mask.shape)}.")
         if key_padding_mask.shape[0] != N:
             raise ValueError(
                 f"Expected key_padded_mask.shape[0] to be {N}, but got {key_padding_mask.shape[0]} (the "
@@ -645,6 +656,12 @@ def multi_head_attention(
         if average_attn_weights:
             w = jnp.mean(w, axis=1)
     else:
+        if attn_mask is not None and attn_mask.shape[0] != 1 and N * H * S2 == 0:
+            # torch's attn_mask.view(N, heads, -1, S) of a mask with no elements is ambiguous: it raises
+            raise ValueError(
+                f"with need_weights=False, a mask ({mask_shapes}) cannot be applied to an empty batch or key "
+                f"sequence (N={N}, S={S2}): torch cannot reshape it and raises too. Skip the call for empty "
+                "inputs, or pass need_weights=True.")
         if attn_mask is not None:
             attn_mask = attn_mask[None] if attn_mask.shape[0] == 1 else attn_mask.reshape(N, H, -1, S2)
         out = scaled_dot_product_attention(q.reshape(N, H, L, hd), k.reshape(N, H, S2, hd), v.reshape(N, H, S2, hd),
@@ -737,7 +754,10 @@ def multi_head_attention_forward(
     Raises:
       ValueError where torch raises AssertionError/RuntimeError: ranks, ``embed_dim_to_check``,
       divisibility, key/value shapes, missing projection weights, a lone ``bias_k``/``bias_v``,
-      bias with ``static_k``/``static_v``, static shapes, mask shapes, ``is_causal`` without a mask.
+      bias with ``static_k``/``static_v``, static shapes, mask shapes (a 3-D ``key_padding_mask``
+      for a batched query), ``key``/``value`` of another batch size than ``query`` (unless both
+      ``static_k`` and ``static_v`` replace them), ``is_causal`` without a mask, and a mask with an
+      empty batch or key sequence when ``need_weights=False`` (torch cannot reshape it either).
       TypeError: masks of other dtypes than bool/floating.
 
     Examples:

@@ -110,9 +110,12 @@ class Attention(nnx.Module):
     Differences from diffusers: ``upcast_attention`` / ``upcast_softmax`` are stored but have no
     effect, as in ``AttnProcessor2_0``: the scores and softmax are always computed in float32 for
     float16/bfloat16 inputs (torch's reference SDPA kernel does the same; its fused CPU kernels
-    round the weights to half precision first). With ``scale_qk=False`` diffusers switches to the
-    older ``AttnProcessor`` (``baddbmm`` + softmax); jaxnn computes the same formula with
-    ``scale=1``, in float32 for half-precision inputs.
+    round the weights to half precision first). That is the upcast semantics of diffusers'
+    ``AttnProcessor`` (``q.float() @ k.float()^T``, float32 softmax), except that the probabilities
+    stay float32 for the product with ``value`` (``AttnProcessor`` rounds them to the input dtype
+    first); the bfloat16 error is within torch's with either processor (tested). With
+    ``scale_qk=False`` diffusers switches to the older ``AttnProcessor`` (``baddbmm`` + softmax);
+    jaxnn computes the same formula with ``scale=1``, in float32 for half-precision inputs.
     """
 
     def __init__(

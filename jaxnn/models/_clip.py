@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -22,7 +23,8 @@ from flax import nnx, struct
 
 from .. import functional as F
 from .. import nnx as jn
-from ._pretrained import TRANSFORMERS_VERSION, PretrainedModel
+from .._checkpoint import CheckpointError
+from ._pretrained import TRANSFORMERS_VERSION, PretrainedModel, _user_stacklevel
 
 __all__ = [
     "BaseModelOutputWithPooling",
@@ -51,6 +53,32 @@ _DEFAULTS: dict[str, Any] = {
     "bos_token_id": 49406,
     "eos_token_id": 49407,
 }
+
+#: Keys of transformers' ``PretrainedConfig`` (5.24 and the 4.x releases whose folders SD ships) and
+#: its generation defaults, which a text-encoder ``config.json`` may hold and CLIP's code never reads
+#: (plus 4.x's unused ``dropout``): accepted without a warning and dropped.
+_TRANSFORMERS_KEYS = frozenset({
+    "model_type", "transformers_version", "architectures", "dtype", "torch_dtype", "name_or_path",
+    "chunk_size_feed_forward", "is_encoder_decoder", "is_decoder", "add_cross_attention",
+    "cross_attention_hidden_size", "tie_encoder_decoder", "tie_word_embeddings", "id2label", "label2id",
+    "num_labels", "problem_type", "finetuning_task", "tokenizer_class", "prefix", "sep_token_id",
+    "decoder_start_token_id", "task_specific_params", "torchscript", "use_bfloat16", "tf_legacy_loss",
+    "pruned_heads", "gradient_checkpointing", "attn_implementation", "experts_implementation", "dropout",
+    # generation defaults (transformers pops them from the config)
+    "assistant_confidence_threshold", "assistant_lookbehind", "bad_words_ids", "begin_suppress_tokens",
+    "diversity_penalty", "do_sample", "early_stopping", "encoder_no_repeat_ngram_size",
+    "encoder_repetition_penalty", "epsilon_cutoff", "eta_cutoff", "exponential_decay_length_penalty",
+    "forced_bos_token_id", "forced_eos_token_id", "length_penalty", "max_length", "min_length",
+    "no_repeat_ngram_size", "num_assistant_tokens", "num_assistant_tokens_schedule", "num_beam_groups",
+    "num_beams", "num_return_sequences", "output_scores", "remove_invalid_values", "repetition_penalty",
+    "return_dict_in_generate", "suppress_tokens", "target_lookbehind", "temperature", "top_k", "top_p",
+    "typical_p", "use_cache",
+})
+
+#: Every key the CLIP text models know: CLIPTextConfig's fields, the call defaults read from the
+#: config, the keys checked for a wrong kind of config, and transformers' generic keys above.
+_CONFIG_KEYS = frozenset(_DEFAULTS) | _TRANSFORMERS_KEYS | {
+    "output_hidden_states", "return_dict", "output_attentions", "is_causal", "text_config", "vision_config"}
 
 
 def _output_item(output: Any, key: int | slice | str) -> Any:
@@ -152,8 +180,9 @@ def _check_text_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
             if value is not True:
                 raise NotImplementedError(f"{name}: is_causal={value!r} is not supported (CLIP's text encoder "
                                           "is causal).")
-        # Any other key (architectures, model_type, transformers_version, torch_dtype, 4.x's unused
-        # `dropout`, generation defaults, ...): an attribute transformers' CLIP code never reads; dropped.
+        # transformers' generic keys (architectures, model_type, transformers_version, torch_dtype, 4.x's
+        # unused `dropout`, generation defaults, ...): attributes CLIP's code never reads; dropped. Keys
+        # outside _CONFIG_KEYS never get here (PretrainedModel warns about them and drops them).
     for key in ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads", "max_position_embeddings"):
         if not _is_int(out[key]) or out[key] < 1:
             raise ValueError(f"{name}: `{key}` (={out[key]!r}) must be a positive int.")
@@ -348,6 +377,7 @@ def _dtype_name(var: nnx.Variable) -> str:
 class _CLIPTextBase(PretrainedModel):
     weights_name = "model.safetensors"
     library = "transformers"
+    config_keys = _CONFIG_KEYS
 
     @classmethod
     def _check_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -416,7 +446,9 @@ class CLIPTextModel(_CLIPTextBase):
         hidden_size, intermediate_size, projection_dim, num_hidden_layers, num_attention_heads,
         max_position_embeddings, hidden_act ('quick_gelu', 'gelu', 'gelu_new'), layer_norm_eps,
         attention_dropout, initializer_range, initializer_factor, pad/bos/eos_token_id; missing keys
-        take transformers' defaults.
+        take transformers' defaults. Keys that are neither CLIPTextConfig's nor transformers' generic
+        ones (``architectures``, ``torch_dtype``, generation defaults, ...) are ignored with a
+        ``UserWarning`` naming them (transformers keeps them as unused attributes).
       dtype: keyword-only; parameters' and computation's dtype (None: float32). In float16/bfloat16
         the layer norms' statistics and the attention softmax are computed in float32.
       rngs: keyword-only; ``params`` initialises the weights with transformers' distributions
@@ -425,6 +457,10 @@ class CLIPTextModel(_CLIPTextBase):
 
     A fresh model is in training mode (torch's default); ``from_pretrained`` returns it in eval
     mode, as transformers does. ``model.train()`` / ``model.eval()`` switch ``attention_dropout``.
+    ``CLIPTextModel.from_pretrained`` also loads a ``CLIPTextModelWithProjection`` folder (SDXL's
+    ``text_encoder_2``), ignoring its ``text_projection.weight`` with a ``UserWarning``, as
+    transformers does; ``CLIPTextModelWithProjection.from_pretrained`` on a plain ``CLIPTextModel``
+    folder is a CheckpointError (no projection to load; transformers would initialise it randomly).
 
     Raises:
       NotImplementedError: a hidden_act other than those above, a non-int eos_token_id,
@@ -455,7 +491,7 @@ class CLIPTextModel(_CLIPTextBase):
     """
 
     def __init__(self, config: Mapping[str, Any], *, dtype: Any = None, rngs: nnx.Rngs):
-        config = self._init_config(config)
+        config = self._init_config(config, dtype)
         self.embeddings = CLIPTextEmbeddings(config, dtype=dtype, rngs=rngs)
         self.encoder = CLIPEncoder(config, dtype=dtype, rngs=rngs)
         self.final_layer_norm = jn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, dtype=dtype)
@@ -464,10 +500,18 @@ class CLIPTextModel(_CLIPTextBase):
     @classmethod
     def _key_map(cls, keys: list[str]) -> Callable[[str], str | None]:
         """transformers 4.x's ``text_model.`` prefix removed (5.x's ``PrefixChange``), and the
-        ``position_ids`` buffer that transformers < 4.31 saved dropped."""
-        del keys
+        ``position_ids`` buffer that transformers < 4.31 saved dropped. A
+        ``CLIPTextModelWithProjection`` checkpoint loads too: its ``text_projection.*`` weights are
+        dropped with a ``UserWarning`` naming them, as transformers drops (and logs) them."""
+        unused = sorted(k for k in keys if k.startswith("text_projection."))
+        if unused:
+            warnings.warn(f"{cls.__name__}.from_pretrained: the checkpoint's {unused} (a "
+                          "CLIPTextModelWithProjection's projection) are not used by CLIPTextModel and are "
+                          "ignored, as transformers does.", UserWarning, stacklevel=_user_stacklevel())
 
         def fn(key: str) -> str | None:
+            if key.startswith("text_projection."):
+                return None
             key = key.removeprefix("text_model.")
             return None if key == "embeddings.position_ids" else key
 
@@ -550,7 +594,7 @@ class CLIPTextModelWithProjection(_CLIPTextBase):
     """
 
     def __init__(self, config: Mapping[str, Any], *, dtype: Any = None, rngs: nnx.Rngs):
-        config = self._init_config(config)
+        config = self._init_config(config, dtype)
         if config.projection_dim is None:
             raise ValueError("CLIPTextModelWithProjection: `projection_dim` must be a positive int, got None.")
         self.text_model = CLIPTextModel(config, dtype=dtype, rngs=rngs)
@@ -560,8 +604,14 @@ class CLIPTextModelWithProjection(_CLIPTextBase):
 
     @classmethod
     def _key_map(cls, keys: list[str]) -> Callable[[str], str | None]:
-        """The ``position_ids`` buffer that transformers < 4.31 saved dropped."""
-        del keys
+        """The ``position_ids`` buffer that transformers < 4.31 saved dropped. A checkpoint without
+        ``text_projection.weight`` (a plain ``CLIPTextModel``'s) is a CheckpointError saying so:
+        transformers would initialise the projection randomly (with a warning); jaxnn loads
+        strictly."""
+        if keys and not any(k.startswith("text_projection.") for k in keys):
+            raise CheckpointError(f"{cls.__name__}.from_pretrained: the checkpoint has no `text_projection.weight`: "
+                                  "it is a CLIPTextModel's (no projection). Load it with CLIPTextModel, or use a "
+                                  "CLIPTextModelWithProjection folder (e.g. SDXL's text_encoder_2).")
         return lambda key: None if key == "text_model.embeddings.position_ids" else key
 
     def _saved_config(self) -> dict[str, Any]:

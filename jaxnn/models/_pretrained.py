@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
+import flax
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -26,6 +29,44 @@ from ..nnx._state_dict import load_state_dict, save_state_dict
 # ``config.json``); the test extra pins the same.
 DIFFUSERS_VERSION = "0.42.1"
 TRANSFORMERS_VERSION = "5.24.0"
+
+
+# jaxnn's, flax's and jax's package folders.
+_INTERNAL_DIRS = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (
+    os.path.dirname(os.path.abspath(__file__)), flax.__file__ or "", jax.__file__ or ""))
+
+
+def _user_stacklevel() -> int:
+    """The ``warnings.warn`` stacklevel, for the function calling this one, of the first frame
+    outside jaxnn, flax and jax: the user's line (nnx's module metaclass adds frames of its own
+    between a constructor call and ``__init__``)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+#: The dtypes a model holds and computes in (``dtype`` of the constructors and ``from_pretrained``).
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_model_dtype(name: str, dtype: Any) -> None:
+    """A model's ``dtype``: None (float32), float32, bfloat16 or float16. The parameters' dtype is
+    also the computation's, and float8 (or integer) types cannot be computed in: XLA, like torch,
+    has no float8 convolution / normalisation path, and a float8 model would silently round every
+    activation to 2-3 significant bits. ValueError naming the dtype otherwise."""
+    if dtype is None:
+        return
+    try:
+        d = jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{name}: `dtype` (={dtype!r}) is not a dtype: {e}.") from e
+    if d.name not in MODEL_DTYPES:
+        hint = (" float8 can store weights but not run these models (torch cannot either); diffusers' "
+                "enable_layerwise_casting (float8 storage, bfloat16 compute) is not implemented by jaxnn.models: "
+                "load with dtype=jnp.bfloat16." if d.name.startswith("float8") else "")
+        raise ValueError(f"{name}: `dtype` (={d.name}) must be None (float32), float32, bfloat16 or float16: the "
+                         f"parameters' dtype is also the computation's.{hint}")
 
 
 def _freeze(value: Any) -> Any:
@@ -170,28 +211,46 @@ class PretrainedModel(nnx.Module):
     folder format.
 
     A subclass sets ``weights_name`` (``"diffusion_pytorch_model.safetensors"`` for diffusers,
-    ``"model.safetensors"`` for transformers) and ``library``, implements the classmethod
-    ``_check_config(config) -> dict`` (torch's defaults filled in; NotImplementedError naming an
-    unsupported option and its value; ValueError for malformed values), and starts its
-    ``__init__(self, config, *, dtype=None, rngs)`` with ``config = self._init_config(config)``. It may
-    override ``_saved_config`` (extra keys written to ``config.json``) and ``_key_map`` (rewrite
-    checkpoint keys before loading).
+    ``"model.safetensors"`` for transformers), ``library`` and ``config_keys`` (every key it
+    knows), implements the classmethod ``_check_config(config) -> dict`` (torch's defaults filled
+    in; NotImplementedError naming an unsupported option and its value; ValueError for malformed
+    values), and starts its ``__init__(self, config, *, dtype=None, rngs)`` with
+    ``config = self._init_config(config, dtype)``. It may override ``_saved_config`` (extra keys
+    written to ``config.json``) and ``_key_map`` (rewrite checkpoint keys before loading).
     """
 
     config_name: ClassVar[str] = "config.json"
     weights_name: ClassVar[str] = "model.safetensors"
     library: ClassVar[str] = "diffusers"
+    #: The configuration keys the class knows: its options, and keys its library writes or accepts
+    #: without using them. Any other key (not starting with ``_``) is ignored with a warning naming
+    #: it, as diffusers' ``from_config`` does (transformers keeps such keys as unused attributes).
+    config_keys: ClassVar[frozenset[str]] = frozenset()
     config: Config
+
+    @classmethod
+    def _known_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` without private keys (``_class_name``, ``_diffusers_version``, ...) and keys
+        outside ``config_keys``; a ``UserWarning`` names the latter (so a misspelled option is seen,
+        not silently replaced by its default)."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"{cls.__name__}: `config` must be a mapping (a dict as in config.json), "
+                            f"got {type(config).__name__}; use {cls.__name__}.from_config(path) for a file.")
+        public = {k: v for k, v in config.items() if not (isinstance(k, str) and k.startswith("_"))}
+        unknown = sorted((k for k in public if k not in cls.config_keys), key=repr)
+        if unknown:
+            warnings.warn(f"{cls.__name__}: the configuration keys {unknown} are not options of {cls.__name__} "
+                          "and are ignored (as diffusers does); check the spelling if one was meant as an option.",
+                          UserWarning, stacklevel=_user_stacklevel())
+        return {k: v for k, v in public.items() if k in cls.config_keys}
 
     @classmethod
     def _check_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError(f"{cls.__name__} does not define _check_config.")
 
-    def _init_config(self, config: Mapping[str, Any]) -> Config:
-        if not isinstance(config, Mapping):
-            raise TypeError(f"{type(self).__name__}: `config` must be a mapping (a dict as in config.json), "
-                            f"got {type(config).__name__}; use {type(self).__name__}.from_config(path) for a file.")
-        checked = type(self)._check_config({k: v for k, v in config.items() if not str(k).startswith("_")})
+    def _init_config(self, config: Mapping[str, Any], dtype: Any = None) -> Config:
+        check_model_dtype(type(self).__name__, dtype)
+        checked = type(self)._check_config(type(self)._known_config(config))
         self.config = Config(checked)
         return self.config
 
@@ -222,7 +281,7 @@ class PretrainedModel(nnx.Module):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, subfolder: str | None = None,
-                        variant: str | None = None, dtype: Any = None):
+                        variant: str | None = None, dtype: Any = None, sharding: Any = None):
         """Load a folder written by diffusers' / transformers' ``save_pretrained`` (or by this class's).
 
         Args:
@@ -232,7 +291,15 @@ class PretrainedModel(nnx.Module):
           variant: load ``*.{variant}.safetensors`` (and its index), e.g. ``"fp16"``.
           dtype: the parameters' and computation's dtype. None: float32 (an fp16 variant is cast up,
             as torch's ``from_pretrained`` without ``torch_dtype``); ``jnp.bfloat16`` / ``jnp.float16``
-            store and compute in that dtype (norm statistics and softmax in float32).
+            store and compute in that dtype (norm statistics and softmax in float32). Other dtypes
+            (float8, float64, integers) are a ValueError: see :func:`check_model_dtype`.
+          sharding: place each weight as it is read, as :func:`jaxnn.nnx.load_state_dict`'s
+            ``sharding``: one ``jax.sharding.Sharding`` for all, a mapping from state_dict key
+            (``"conv_in.weight"``) to sharding, or a callable ``key -> sharding`` (None for a key:
+            the default device). The model is built abstractly, so each device reads only its own
+            slices of a ``.safetensors`` file and no whole copy of a sharded weight is made (FSDP
+            loading; ``examples/finetune_unet.py`` shards every large weight along its largest
+            divisible axis). Variables not in the file (dropout RNG streams) are not sharded.
 
         Returns:
           The model in eval mode (dropout off), as diffusers' and transformers' ``from_pretrained``.
@@ -243,14 +310,19 @@ class PretrainedModel(nnx.Module):
             that do not fit the configuration (missing, unexpected
             or mis-shaped keys: e.g. another model's weights), a bad file.
           NotImplementedError: a configuration option jaxnn does not implement.
+          ValueError: ``dtype`` other than None, float32, bfloat16, float16.
+          TypeError: a ``sharding`` that is (or gives for a key) something other than a
+            ``jax.sharding.Sharding`` or None.
         """
         folder = _local_folder(cls.__name__, pretrained_model_name_or_path, subfolder)
         config = _read_json(os.path.join(folder, cls.config_name), f"{cls.__name__}.from_pretrained")
+        config = cls._known_config(config)  # unknown keys warned about once, here
         check_dtype(dtype)
+        check_model_dtype(f"{cls.__name__}.from_pretrained", dtype)
         ck = open_checkpoint(folder, variant=variant)
         model = nnx.eval_shape(lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
         load_state_dict(model, ck, strict=True,  # pyright: ignore[reportArgumentType]
-                         key_map=cls._key_map(list(ck.entries)))
+                         key_map=cls._key_map(list(ck.entries)), sharding=sharding)
         _fill_abstract(model, lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
         model.eval()
         return model

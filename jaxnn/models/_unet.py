@@ -164,8 +164,9 @@ class UNet2DConditionModel(PretrainedModel):
     not match the blocks) raise ValueError as diffusers does.
 
     Args:
-      config: a mapping as diffusers' ``config.json`` (keys starting with ``_`` are ignored; unknown
-        keys are dropped, as diffusers' ``from_config`` does).
+      config: a mapping as diffusers' ``config.json`` (keys starting with ``_`` are ignored; keys that
+        are not options of the class are ignored with a ``UserWarning`` naming them, as diffusers'
+        ``from_config`` warns and ignores them).
       dtype: keyword-only; the parameters' and computation's dtype (float32 by default;
         ``jnp.bfloat16`` / ``jnp.float16``: GroupNorm/LayerNorm statistics and, with
         ``upcast_attention``, the attention scores in float32, as diffusers).
@@ -239,6 +240,7 @@ class UNet2DConditionModel(PretrainedModel):
 
     weights_name: ClassVar[str] = "diffusion_pytorch_model.safetensors"
     library: ClassVar[str] = "diffusers"
+    config_keys: ClassVar[frozenset[str]] = frozenset(_DEFAULTS)
 
     @classmethod
     def _check_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -332,7 +334,7 @@ class UNet2DConditionModel(PretrainedModel):
         return c
 
     def __init__(self, config: Mapping[str, Any], *, dtype: Any = None, rngs: nnx.Rngs):
-        c = self._init_config(config)
+        c = self._init_config(config, dtype)
         self.dtype = jnp.dtype(jnp.float32 if dtype is None else dtype)
         down_types = [_block_name(t) for t in c.down_block_types]
         up_types = [_block_name(t) for t in c.up_block_types]

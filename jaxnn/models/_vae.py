@@ -369,7 +369,8 @@ class AutoencoderKL(PretrainedModel):
         ``latent_channels`` (4), ``norm_num_groups`` (32), ``sample_size`` (32), ``scaling_factor``
         (0.18215), ``shift_factor`` (None), ``latents_mean`` / ``latents_std`` (None), ``force_upcast``
         (True), ``use_quant_conv`` (True), ``use_post_quant_conv`` (True), ``mid_block_add_attention``
-        (True); absent keys take these (diffusers') defaults, keys starting with ``_`` are ignored.
+        (True); absent keys take these (diffusers') defaults, keys starting with ``_`` are ignored,
+        other keys are ignored with a ``UserWarning`` naming them (as diffusers warns and ignores them).
       dtype: keyword-only; the parameters' and computation's dtype (None: float32). Inputs are cast
         to it.
       rngs: keyword-only; parameter initialisation (``from_config`` / the constructor; torch's
@@ -378,7 +379,7 @@ class AutoencoderKL(PretrainedModel):
     Raises:
       NotImplementedError: block types other than ``DownEncoderBlock2D`` / ``UpDecoderBlock2D`` (the
         Stable Diffusion ones; diffusers' ``UNetRes`` prefix is accepted as in ``get_down_block``).
-      ValueError: malformed configuration: unknown keys, list lengths that do not match
+      ValueError: malformed configuration: list lengths that do not match
         ``block_out_channels``, ``norm_num_groups`` not dividing every block's channels, an unknown
         ``act_fn``, non-positive sizes; inputs of the wrong shape (see the methods).
 
@@ -413,13 +414,12 @@ class AutoencoderKL(PretrainedModel):
 
     weights_name: ClassVar[str] = "diffusion_pytorch_model.safetensors"
     library: ClassVar[str] = "diffusers"
+    config_keys: ClassVar[frozenset[str]] = frozenset(_DEFAULTS)
 
     @classmethod
     def _check_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(_DEFAULTS))
-        if unknown:
-            raise ValueError(f"AutoencoderKL: unknown configuration keys {unknown} (known: {sorted(_DEFAULTS)}).")
-        c = dict(_DEFAULTS, **config)
+        c = dict(_DEFAULTS)
+        c.update({k: v for k, v in config.items() if k in _DEFAULTS})
         for k in ("in_channels", "out_channels", "layers_per_block", "latent_channels", "norm_num_groups"):
             _positive_int(k, c[k])
         boc = c["block_out_channels"]
@@ -463,7 +463,7 @@ class AutoencoderKL(PretrainedModel):
         return c
 
     def __init__(self, config: Mapping[str, Any], *, dtype: Any = None, rngs: nnx.Rngs):
-        config = self._init_config(config)
+        config = self._init_config(config, dtype)
         self.dtype = jnp.dtype(jnp.float32 if dtype is None else dtype)
         boc = tuple(config.block_out_channels)
         self.encoder = Encoder(in_channels=config.in_channels, out_channels=config.latent_channels,

@@ -246,6 +246,10 @@ def decoder_layer_forward(p: Parts, tgt: Any, memory: Any, tgt_mask: Any, memory
     for name, value in (("tgt", tgt), ("memory", memory)):
         if not _is_array(value):
             raise TypeError(f"`{name}` must be an array, got {type(value).__name__}.")
+    if tgt.ndim == 3 and memory.ndim == 3 and tgt.shape[1 - p.batch_first] != memory.shape[1 - p.batch_first]:
+        raise ValueError(  # torch's cross-attention fails reshaping memory's keys (RuntimeError)
+            f"`memory` {tuple(memory.shape)} must have `tgt`'s batch size: `tgt` {tuple(tgt.shape)} "
+            f"(batch dim {1 - p.batch_first} with batch_first={p.batch_first}).")
     _warn_mismatch(tgt_key_padding_mask, tgt_mask)
     _warn_mismatch(memory_key_padding_mask, memory_mask)
     sa_mask, sa_kpm, sa_causal, dead = tgt_mask, tgt_key_padding_mask, tgt_is_causal, None
