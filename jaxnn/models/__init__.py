@@ -11,6 +11,10 @@ from ._clip import BaseModelOutputWithPooling as BaseModelOutputWithPooling
 from ._clip import CLIPTextModel as CLIPTextModel
 from ._clip import CLIPTextModelOutput as CLIPTextModelOutput
 from ._clip import CLIPTextModelWithProjection as CLIPTextModelWithProjection
+from ._pipeline import StableDiffusionPipeline as StableDiffusionPipeline
+from ._pipeline import StableDiffusionPipelineOutput as StableDiffusionPipelineOutput
+from ._pipeline import StableDiffusionXLPipeline as StableDiffusionXLPipeline
+from ._pipeline import StableDiffusionXLPipelineOutput as StableDiffusionXLPipelineOutput
 from ._pretrained import Config as Config
 from ._pretrained import PretrainedModel as PretrainedModel
 from ._scheduling import DDIMScheduler as DDIMScheduler
