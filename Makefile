@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP_TEST := $(VENV)/.stamp-test
 STAMP_EXAMPLES := $(VENV)/.stamp-examples
 
-.PHONY: test test-isa demo lint typecheck bench clean
+.PHONY: test test-isa demo sd-demo lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test-isa: $(STAMP_TEST)
 ## make demo: train the digits example (prints the test accuracy, writes a PNG and a checkpoint)
 demo: $(STAMP_EXAMPLES)
 	$(PY) examples/train_digits.py --out out/digits
+
+## make sd-demo: a tiny Stable Diffusion pipeline built offline, 25 DPM-Solver steps in diffusers and
+## jaxnn from the same latents (prints the max image difference and the time per step, writes a PNG)
+sd-demo: $(STAMP_EXAMPLES)
+	$(PY) examples/sd_demo.py --out out/sd-demo
 
 lint: $(STAMP_TEST)
 	$(PY) -m ruff check jaxnn tests examples benchmarks notebooks

@@ -28,6 +28,25 @@ def test_port_from_torch(tmp_path, capsys):
     assert "max |output diff|" in capsys.readouterr().out
 
 
+# diffusers' DPM-Solver set_timesteps calls np.array on a torch tensor (torch's __array__ predates NumPy 2's copy=)
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_sd_demo(tmp_path, capsys):
+    # make sd-demo at 3 steps: diffusers and jaxnn from the same folder and latents give the same image
+    mod = importlib.import_module("sd_demo")
+    res = mod.main(["--out", str(tmp_path), "--steps", "3", "--repeats", "1"])
+    assert res["steps"] == 3
+    assert res["max_abs_diff"] < 1e-3  # the tolerance on images in [0, 1]
+    assert res["max_rel_diff_latents"] < 1e-4
+    want, got = res["images"]
+    assert want.shape == got.shape == (32, 32, 3)
+    assert 0.02 < (want > 0.5).mean() < 0.98  # not a saturated image: the comparison means something
+    assert res["jaxnn_step_s"] > 0 and res["diffusers_step_s"] > 0 and res["jaxnn_first_call_s"] > 0
+    assert (tmp_path / "sd_demo.png").stat().st_size > 5000
+    assert (tmp_path / "pipeline" / "model_index.json").is_file()
+    out = capsys.readouterr().out
+    assert "max |image difference|" in out and "ms per step" in out
+
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
