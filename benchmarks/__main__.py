@@ -1,6 +1,6 @@
 """jaxnn benchmarks, side by side with torch and flax/optax in one process.
 
-    python -m benchmarks conv|norm|act|optim|layers|checkpoint|rnn|transformer|models|all
+    python -m benchmarks conv|norm|act|optim|layers|attention|checkpoint|rnn|transformer|models|pipeline|all
         [--quick] [--write BENCHMARKS.md]
 
 Prints markdown tables of medians (ms) and ratios. ``--write`` replaces the matching section of
@@ -21,16 +21,16 @@ import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ._timing import jax_call, median_ms, median_ms_interleaved, spread, stats_ms_interleaved, table  # noqa: E402
+from ._timing import jax_call, median_ms, median_ms_interleaved, peak_rss_mb, spread, stats_ms_interleaved, table  # noqa: E402
 from .checkpoint import bench_checkpoint  # noqa: E402
 from .models import bench_models  # noqa: E402
+from .pipeline import bench_pipeline  # noqa: E402
 from .transformer import bench_transformer  # noqa: E402
 
 
@@ -352,34 +352,6 @@ def bench_optim(quick: bool) -> str:
     return adamw_text + "\n" + other_text
 
 
-def _peak_rss_mb(fn: Callable[[], Any]) -> float:
-    """Peak resident memory (MiB) that one call of ``fn`` adds on top of what the process held before.
-
-    Linux only: writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current resident
-    size, so the same number is measured for torch and XLA, whose allocators differ. nan elsewhere.
-    """
-    def status(field: str) -> float:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return float(line.split()[1]) / 1024
-        return float("nan")
-
-    try:
-        # Hand memory that the allocators freed but kept back to the system first, so that a run
-        # that reuses it counts as what it is (glibc keeps freed blocks resident otherwise).
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except (OSError, AttributeError):
-        return float("nan")
-    before = status("VmRSS")
-    fn()
-    return status("VmHWM") - before
-
-
 def bench_attention(quick: bool) -> str:
     """scaled_dot_product_attention at long sequences (issue 18): 4096 and 16384 tokens (the SDXL
     VAE's mid-block attention at 1024x1024 has 16384), head dim 64, 8 heads, no mask, float32:
@@ -419,7 +391,7 @@ def bench_attention(quick: bool) -> str:
         fns["torch"] = torch_sdpa
         big = shape[2] >= 16384
         t = stats_ms_interleaved(fns, repeats=(3 if big else 7) if not quick else 2, warmup=1)
-        mem = {name: _peak_rss_mb(fn) for name, fn in fns.items()}
+        mem = {name: peak_rss_mb(fn) for name, fn in fns.items()}
 
         def cell(name: str) -> str:
             return spread(t[name]) if name in t else f"not run (XLA temp {temps[name] / 1024:.1f} GiB)"
@@ -467,7 +439,7 @@ def bench_layers(quick: bool) -> str:
 
         fns = {"jaxnn": jax_call(ours, jq, jk, jv), "torch": torch_sdpa, "jax.nn": jax_call(xla, jq, jk, jv)}
         t = stats_ms_interleaved(fns, repeats=reps)
-        mem = {name: _peak_rss_mb(fn) for name, fn in fns.items()}
+        mem = {name: peak_rss_mb(fn) for name, fn in fns.items()}
         xla_temp = ours.lower(jq, jk, jv).compile().memory_analysis()
         temp = getattr(xla_temp, "temp_size_in_bytes", float("nan")) / 2**20
         rows.append([f"{label} {(n, h, l, e)} x {s} keys", spread(t["jaxnn"]), spread(t["torch"]),
@@ -623,7 +595,8 @@ def bench_rnn(quick: bool) -> str:
 
 BENCHES = {"conv": bench_conv, "norm": bench_norm, "act": bench_act, "optim": bench_optim, "layers": bench_layers,
            "attention": bench_attention,
-           "checkpoint": bench_checkpoint, "rnn": bench_rnn, "transformer": bench_transformer, "models": bench_models}
+           "checkpoint": bench_checkpoint, "rnn": bench_rnn, "transformer": bench_transformer, "models": bench_models,
+           "pipeline": bench_pipeline}
 
 
 def write_section(path: str, name: str, text: str) -> None:

@@ -73,3 +73,31 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def peak_rss_mb(fn: Callable[[], Any]) -> float:
+    """Peak resident memory (MiB) that one call of ``fn`` adds on top of what the process held before.
+
+    Linux only: writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current resident
+    size, so the same number is measured for torch and XLA, whose allocators differ. nan elsewhere.
+    """
+    def status(field: str) -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1]) / 1024
+        return float("nan")
+
+    try:
+        # Hand memory that the allocators freed but kept back to the system first, so that a run
+        # that reuses it counts as what it is (glibc keeps freed blocks resident otherwise).
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except (OSError, AttributeError):
+        return float("nan")
+    before = status("VmRSS")
+    fn()
+    return status("VmHWM") - before

@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# One prepared GPU check: the device-relevant tests and the benchmarks, in a few minutes.
+# One prepared GPU check: the device-relevant tests and the benchmarks, within a time budget.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
 #
 # On a machine with a CUDA GPU and an image that has jax[cuda], flax, optax, chex, torch (CUDA),
-# pytest, hypothesis, safetensors, diffusers, transformers: runs the functional/optimizer/module tests on the GPU (JAX on
-# cuda, torch on CPU as the oracle; diffusers blocks and transformer layers included), then every benchmark with
-# jaxnn on the GPU against torch's cuDNN/CUDA kernels, and writes OUT_DIR/BENCHMARKS-gpu.md and
-# OUT_DIR/tests.log. Copy the tables into BENCHMARKS.md. With JAXNN_ALLOW_CPU=1 it also runs
-# (as a smoke test) where there is no GPU.
+# pytest, hypothesis, safetensors, transformers (and diffusers, or its wheel in .whl/: see below): runs the
+# functional/optimizer/module tests on the GPU (JAX on cuda, torch on CPU as the oracle; diffusers blocks,
+# transformer layers, the schedulers, pipelines and fine-tuning step where their test files exist), then the
+# benchmarks one by one, jaxnn on the GPU against torch's cuDNN/CUDA kernels, and writes
+# OUT_DIR/BENCHMARKS-gpu.md (copy the tables into BENCHMARKS.md), OUT_DIR/tests.log, OUT_DIR/bench.log
+# and OUT_DIR/timing.txt (seconds each stage took: size the next run from it).
+#
+# Time: the whole check stops within CHECK_BUDGET seconds (default 480): the tests get at most
+# TEST_TIMEOUT (default 200), the benchmarks what is left, run in the order of BENCHES (default: the
+# Stable Diffusion ones first; e.g. BENCHES="pipeline models"); one that would start with under 30 s
+# left is listed as skipped in BENCHMARKS-gpu.md. Not yet measured on a GPU: expect tests ~2-3 min,
+# `pipeline` and `models` ~2-3 min each (mostly XLA compiles: the tiny pipeline, the SD 1.5-size UNet
+# step, the mid-size UNet training step), the others well under a minute each.
+#
+# diffusers is not in every CUDA image and such machines may have no package index: download its
+# wheel here first (`python -m pip download --no-deps diffusers==0.42.1 -d .whl`; pure Python, 6 MB;
+# .whl/ is git-ignored, so carry it) and the check installs it from there when `import diffusers` fails.
+# With JAXNN_ALLOW_CPU=1 it also runs (as a smoke test, benchmarks --quick) where there is no GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-out/gpu_check}}"
@@ -16,6 +29,18 @@ mkdir -p "$out"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+budget="${CHECK_BUDGET:-480}"
+begin=$SECONDS
+left() { echo $((budget - (SECONDS - begin))); }
+: > "$out/timing.txt"
+
+if ! $PY -c "import diffusers" 2>/dev/null; then
+  if ls .whl/diffusers-*.whl > /dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps .whl/diffusers-*.whl || echo "installing .whl/diffusers failed" >&2
+  else
+    echo "diffusers is not installed and no .whl/diffusers-*.whl is here: its tests and benchmarks will fail" >&2
+  fi
+fi
 
 platform=$($PY -c "import jax; print(jax.devices()[0].platform)" 2>/dev/null || echo none)
 echo "jax default platform: $platform"
@@ -28,15 +53,57 @@ fi
 status=0
 # The device-relevant tests: every op, gradient, dtype, export and the train steps run on JAX's
 # default device. Hypothesis example counts stay as in CI. (The multi-process test uses CPU gloo.)
-timeout "${TEST_TIMEOUT:-300}" $PY -m pytest -q -x -p no:cacheprovider \
-  tests/test_conv.py tests/test_norm.py tests/test_activation.py tests/test_optim.py \
-  tests/test_modules.py tests/test_scaling.py tests/test_models_blocks.py tests/test_transformer.py -k "not two_processes" 2>&1 | tee "$out/tests.log" | tail -5
+tests=(tests/test_conv.py tests/test_norm.py tests/test_activation.py tests/test_optim.py tests/test_modules.py
+       tests/test_scaling.py tests/test_models_blocks.py tests/test_transformer.py)
+for f in tests/test_schedulers_*.py tests/test_pipelines.py tests/test_finetune.py; do
+  [ -e "$f" ] && tests+=("$f")
+done
+t0=$SECONDS
+test_s="${TEST_TIMEOUT:-200}"
+[ "$test_s" -gt "$(left)" ] && test_s=$(left)
+timeout "$test_s" $PY -m pytest -q -x -p no:cacheprovider "${tests[@]}" -k "not two_processes" 2>&1 \
+  | tee "$out/tests.log" | tail -5
 status=${PIPESTATUS[0]}
+echo "tests (${#tests[@]} files): $((SECONDS - t0)) s, exit $status" | tee -a "$out/timing.txt"
 
 quick=""
 [ "$platform" != "gpu" ] && quick="--quick"
-printf '# Benchmarks on %s\n\n' "$platform" > "$out/BENCHMARKS-gpu.md"
-timeout "${BENCH_TIMEOUT:-480}" $PY -m benchmarks all $quick --tag "$platform" --write "$out/BENCHMARKS-gpu.md" \
-  > "$out/bench.log" 2>&1 || status=1
-cat "$out/BENCHMARKS-gpu.md"
+md="$out/BENCHMARKS-gpu.md"
+printf '# Benchmarks on %s\n\n' "$platform" > "$md"
+# The benchmarks in one process (importing jax, torch and diffusers and starting CUDA once), each
+# section written as soon as it is measured; one that would start with under 30 s left is listed as
+# skipped, one that fails is recorded and the next runs; the whole stops at the budget.
+t0=$SECONDS
+remaining=$(left)
+[ "$remaining" -lt 31 ] && remaining=31  # timeout 0 would mean none; every benchmark is skipped then
+timeout "$remaining" $PY - "$md" "$platform" "$(($(date +%s) + remaining))" "$quick" \
+  ${BENCHES:-pipeline models attention transformer conv norm act optim layers checkpoint rnn} \
+  > "$out/bench.log" 2>&1 <<'PYEOF'
+import sys, time, traceback
+from benchmarks.__main__ import BENCHES, _env, write_section
+
+md, tag, deadline, quick, names = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "--quick", sys.argv[5:]
+env, failed = _env(), False
+for name in names:
+    if deadline - time.time() < 30:  # the deadline is the shell's: imports and earlier benchmarks count
+        write_section(md, f"{name}-{tag}", f"_{name}: skipped, the check ran out of time_\n")
+        print(f"{name}: skipped (time)", file=sys.stderr)
+        continue
+    start = time.monotonic()
+    try:
+        text = BENCHES[name](quick) + f"\n_{env}_\n"
+    except Exception:
+        failed, text = True, f"_{name}: failed, see bench.log_\n"
+        traceback.print_exc()
+    print(text, flush=True)
+    write_section(md, f"{name}-{tag}", text)
+    print(f"{name}: {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+sys.exit(1 if failed else 0)
+PYEOF
+rc=$?
+[ $rc -ne 0 ] && status=1
+grep -E '^[a-z]+: ([0-9]+ s|skipped)' "$out/bench.log" >> "$out/timing.txt"
+echo "benchmarks: $((SECONDS - t0)) s, exit $rc" | tee -a "$out/timing.txt"
+[ $rc -eq 124 ] && printf '_the benchmarks were stopped at the time budget (CHECK_BUDGET=%s s)_\n' "$budget" >> "$md"
+cat "$md"
 exit $status
