@@ -170,7 +170,8 @@ def bench_models(quick: bool) -> str:
     else:
         for dtype in ("float32", "bfloat16"):
             rows.append(_unet_case(mid, 2, 32, 77, dtype, reps, "UNet mid (64, 128, 256), 32x32, batch 2"))
-        rows.append(_unet_case(SD15_UNET, 2, 64, 77, "float32", reps, "UNet SD 1.5 (320..1280), 64x64, batch 2"))
+        for dtype in ("float32", "bfloat16"):
+            rows.append(_unet_case(SD15_UNET, 2, 64, 77, dtype, reps, "UNet SD 1.5 (320..1280), 64x64, batch 2"))
         rows.append(_vae_row(SD_VAE, 64, reps))
     out = table("whole models (median (min-max) ms; compile: s, jax.jit lower+compile)",
                 ["model", "dtype", "jaxnn ms", "torch ms", "jaxnn/torch", "compile s"], rows)
