@@ -502,6 +502,10 @@ def test_pndm_errors():
         s.step(state, x[:1], 901, x[:1])
     with pytest.raises(ValueError, match="`model_output` has shape"):
         s.step(state, x[:1], 901, x)
+    with pytest.raises(ValueError, match=r"`timestep` \(=-1\) must lie in \[0, num_train_timesteps=1000\)"):
+        s.step(state, x, -1, x)
+    with pytest.raises(TypeError, match="`timestep` must be an integer"):
+        s.step(state, x, jnp.float32(901), x)
     with pytest.warns(UserWarning, match="not options of PNDMScheduler"):
         p = PNDMScheduler.from_config(dict(TorchDDIM(**options(DDIMScheduler, SD15)).config))
     assert p.config.skip_prk_steps is False and p.config.steps_offset == 1
@@ -596,6 +600,53 @@ def test_swap_keeps_the_new_class_defaults():
     assert "steps_offset" not in jp.config["_use_default_values"]
 
 
+def test_swap_keeps_options_the_first_class_does_not_use(tmp_path):
+    """diffusers keeps the options of a config that a class does not use in its config (for other
+    classes): SD 1.5's PNDM file carries ``clip_sample=False`` on to the DDIM built with
+    ``DDIMScheduler.from_config(pndm.config)`` (jaxnn dropped it: DDIM then clipped x0 to [-1, 1]),
+    SD 2.1's DDIM file ``skip_prk_steps=True`` to PNDM (jaxnn ran the Runge-Kutta warm-up)."""
+    from diffusers import DPMSolverMultistepScheduler as TorchDPM
+
+    from jaxnn.models import DPMSolverMultistepScheduler
+
+    sd15 = dict(SD15, _class_name="PNDMScheduler", num_train_timesteps=1000, trained_betas=None)
+    sd21 = dict(SD2V, _class_name="DDIMScheduler", num_train_timesteps=1000, trained_betas=None)
+    for file, first, (tfirst, second, tsecond) in [
+            (sd15, PNDMScheduler, (TorchPNDM, DDIMScheduler, TorchDDIM)),
+            (sd21, DDIMScheduler, (TorchDDIM, PNDMScheduler, TorchPNDM)),
+            (sd15, PNDMScheduler, (TorchPNDM, DPMSolverMultistepScheduler, TorchDPM))]:
+        (tmp_path / "scheduler_config.json").write_text(json.dumps(file))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = second.from_config(first.from_pretrained(tmp_path).config)
+            ref = tsecond.from_config(tfirst.from_pretrained(tmp_path).config)
+            ref.set_timesteps(10)
+        assert public(ours.config) == public(ref.config), (second.__name__, public(ours.config), dict(ref.config))
+        np.testing.assert_array_equal(np.asarray(ours.set_timesteps(10).timesteps), ref.timesteps.numpy())
+    assert ours.config.clip_sample is False and ours.config.skip_prk_steps is True  # kept, not used by DPM-Solver
+    # a kept option is not used by a class that does not have it: PNDM has no rescale_betas_zero_snr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pndm = PNDMScheduler.from_config(DDIMScheduler(**options(DDIMScheduler, ZSNR)).config)
+        ref_pndm = TorchPNDM.from_config(TorchDDIM(**options(DDIMScheduler, ZSNR)).config)
+    assert pndm.config.rescale_betas_zero_snr is True
+    np.testing.assert_allclose(pndm.alphas_cumprod, ref_pndm.alphas_cumprod.numpy(), rtol=4e-7)
+
+
+def test_ddpm_from_dpm_solver_config_variance_type_none():
+    """DPM-Solver configs saved by diffusers hold ``variance_type: null``; diffusers' DDPM built from
+    one (the training noise of a fine-tune's folder) samples with it as ``fixed_small``; jaxnn raised
+    NotImplementedError."""
+    cfg = dict(SD15, variance_type=None)
+    n = 10
+    d, s = TorchDDPM(**options(DDPMScheduler, cfg)), DDPMScheduler(**options(DDPMScheduler, cfg))
+    d.set_timesteps(n)
+    base, x = run_inputs(n, 5)
+    ref, ref_x0 = diffusers_run(d, base, x)
+    got, got_x0, _ = jaxnn_run(s, s.set_timesteps(n), base, x, jit=True)
+    assert run_scale_err(got, ref) <= TOL and compare_x0(got_x0, ref_x0) <= TOL
+
+
 def test_from_pretrained_errors(tmp_path):
     from jaxnn._checkpoint import CheckpointNotFoundError
 
@@ -675,6 +726,11 @@ def test_ddim_bad_inputs():
         s.step(state, x[:1], 901, x)
     with pytest.raises(ValueError, match="`variance_noise` must have the model output's shape"):
         s.step(state, x, 901, x, eta=0.5, variance_noise=x[:1])
+    # diffusers indexes alphas_cumprod with the timestep (IndexError); a JAX gather would clamp it
+    with pytest.raises(ValueError, match=r"`timestep` \(=1000\) must lie in \[0, num_train_timesteps=1000\)"):
+        s.step(state, x, 1000, x)
+    with pytest.raises(TypeError, match="`timestep` must be an integer"):
+        s.step(state, x, 901.0, x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = s.step(state, x, 901, x, eta=0.5, rng=jax.random.key(0))

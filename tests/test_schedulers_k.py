@@ -425,14 +425,14 @@ SD15_PNDM = {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "bet
 
 def test_from_config_of_pndm_config(tmp_path):
     """SD 1.5's PNDM configuration builds a DPM-Solver / Euler (how pipelines swap schedulers): PNDM-only
-    keys are warned about and ignored, the rest is used, as diffusers does."""
+    keys are warned about and not used, but kept in the config (for the next swap), as diffusers does."""
     path = tmp_path / "scheduler_config.json"
     path.write_text(json.dumps(SD15_PNDM))
     for cls, extra in ((DPMSolverMultistepScheduler, {}), (EulerDiscreteScheduler, dict(use_karras_sigmas=True)),
                        (EulerAncestralDiscreteScheduler, {})):
         with pytest.warns(UserWarning, match="skip_prk_steps"):
             j = cls.from_config(path, **extra)
-        assert "skip_prk_steps" not in j.config and j.config.beta_schedule == "scaled_linear"
+        assert j.config.skip_prk_steps is True and j.config.beta_schedule == "scaled_linear"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = PAIRS[cls].from_config(PAIRS[cls].load_config(str(path)), **extra)
@@ -444,6 +444,21 @@ def test_from_config_of_pndm_config(tmp_path):
     with pytest.warns(UserWarning, match="set_alpha_to_one"):
         e = EulerDiscreteScheduler.from_config(pndm.config, use_karras_sigmas=True)
     assert e.config.use_karras_sigmas is True and e.config.steps_offset == 1
+
+
+@pytest.mark.parametrize("spacing", ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"])
+def test_dpm_from_euler_config_reads_its_sigma_range(spacing):
+    """diffusers keeps an Euler config's ``sigma_min`` / ``sigma_max`` in the DPM-Solver built from it
+    and its Karras / exponential / beta spacings read them from the config (jaxnn spaced the full
+    training range)."""
+    kw = dict(SD, sigma_min=0.1, sigma_max=10.0, **{spacing: True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = TorchDPM.from_config(TorchEuler(**kw).config)
+        ref.set_timesteps(10)
+        ours = DPMSolverMultistepScheduler.from_config(EulerDiscreteScheduler(**kw).config).set_timesteps(10)
+    np.testing.assert_allclose(np.asarray(ours.sigmas), ref.sigmas.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ours.timesteps), ref.timesteps.numpy())
 
 
 def test_from_config_of_unipc_config_reads_bh2_as_midpoint():

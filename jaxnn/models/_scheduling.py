@@ -129,15 +129,21 @@ class Scheduler:
         unknown = sorted(k for k in config if k not in self._defaults and not k.startswith("_"))
         if unknown:
             warnings.warn(f"{name}: the configuration options {unknown} are not options of {name} and are "
-                          "ignored (as diffusers does).", stacklevel=3)
+                          "ignored (kept in its config for other schedulers, as diffusers does).", stacklevel=3)
+
+        def plain(v: Any) -> Any:  # arrays (``trained_betas``) as lists: the config is JSON, as diffusers writes it
+            return v.tolist() if isinstance(v, (np.ndarray, jax.Array)) else v
+
         values = dict(self._defaults)
-        # arrays (``trained_betas``) are kept as lists, so that the config is JSON as diffusers writes it
-        values.update({k: v.tolist() if isinstance(v, (np.ndarray, jax.Array)) else v
-                       for k, v in config.items() if k in self._defaults})
+        values.update({k: plain(v) for k, v in config.items() if k in self._defaults})
         for option, allowed in self._supported.items():
             if values[option] not in allowed:
                 raise NotImplementedError(f"{name}: {option}={values[option]!r} is not implemented by jaxnn "
                                           f"(supported: {', '.join(map(repr, allowed))}).")
+        # diffusers keeps the options it does not use in the config (its "hidden" keys, for compatible
+        # classes): SD 1.5's PNDM config carries ``clip_sample=False`` on to the DDIM built from it with
+        # ``DDIMScheduler.from_config(pndm.config)``, SD 2.1's DDIM config ``skip_prk_steps=True`` to PNDM.
+        values.update({k: plain(config[k]) for k in unknown})
         # diffusers' ConfigMixin records the options left at their defaults, and ``from_config`` of
         # another class drops them so that it takes ITS defaults (SD 1.5's PNDM config has no
         # ``timestep_spacing``: a DPM-Solver built from it spaces "linspace", not PNDM's "leading").
@@ -210,7 +216,8 @@ class Scheduler:
         else:
             raise NotImplementedError(f"{type(self).__name__}: beta_schedule={c['beta_schedule']!r} is not "
                                       "implemented (supported: 'linear', 'scaled_linear', 'squaredcos_cap_v2').")
-        if c.get("rescale_betas_zero_snr", False):
+        # only where it is an option of the class (PNDM has none): the config also holds other classes' options
+        if "rescale_betas_zero_snr" in self._defaults and c["rescale_betas_zero_snr"]:
             betas = rescale_zero_terminal_snr(betas)
         self.betas = betas.astype(np.float32)
         self.alphas = (np.float32(1.0) - self.betas).astype(np.float32)
@@ -264,6 +271,24 @@ class Scheduler:
         abar = jnp.asarray(self.alphas_cumprod).astype(x.dtype)[self._train_timesteps("get_velocity", timesteps, x)]
         one = jnp.asarray(1, x.dtype)
         return _expand(jnp.sqrt(abar), x.ndim) * jnp.asarray(noise) - _expand(jnp.sqrt(one - abar), x.ndim) * x
+
+
+def _step_timestep(name: str, timestep: Any, num_train: int) -> Array:
+    """``step``'s ``timestep`` as an integer array, checked where its value is known (not traced):
+    diffusers indexes ``alphas_cumprod`` with it (an IndexError for a float or out-of-range value),
+    where a JAX gather would silently clamp the index."""
+    t = jnp.asarray(timestep)
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        raise TypeError(f"{name}.step: `timestep` must be an integer (an entry of state.timesteps), got "
+                        f"{timestep!r} of dtype {t.dtype}.")
+    try:
+        values = np.asarray(t)
+    except jax.errors.TracerArrayConversionError:
+        return t
+    if values.size and (values.min() < 0 or values.max() >= num_train):
+        raise ValueError(f"{name}.step: `timestep` (={values.tolist()!r}) must lie in [0, num_train_timesteps="
+                         f"{num_train}).")
+    return t
 
 
 def _leading_trailing_linspace(spacing: str, num_train: int, n: int, steps_offset: int) -> np.ndarray:
@@ -327,7 +352,8 @@ floor` (formula (12) of the paper):
     Errors: NotImplementedError for ``thresholding=True`` (dynamic thresholding, unsuited to latent
     diffusion) and ``beta_schedule`` values other than linear / scaled_linear / squaredcos_cap_v2;
     TypeError for an ``eta`` that is not a Python number (it decides, before tracing, whether noise
-    is drawn); ValueError for bad ``num_inference_steps`` and for missing or doubled noise.
+    is drawn) or a ``timestep`` that is not an integer; ValueError for bad ``num_inference_steps``, a
+    ``timestep`` outside ``[0, num_train_timesteps)`` (when not traced) and missing or doubled noise.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -396,7 +422,7 @@ floor` (formula (12) of the paper):
         if model_output.shape != sample.shape:
             raise ValueError(f"DDIMScheduler.step: `model_output` has shape {model_output.shape} but `sample` has "
                              f"shape {sample.shape}.")
-        t = jnp.asarray(timestep)
+        t = _step_timestep("DDIMScheduler", timestep, len(self))
         prev_t = t - len(self) // state.num_inference_steps
         abar = jnp.asarray(self.alphas_cumprod)
         abar_t = abar[t]

@@ -16,7 +16,9 @@ from ._scheduling import Scheduler, SchedulerOutput, _leading_trailing_linspace,
 
 Array = jax.Array
 
-_VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
+# None (what DPM-Solver configs saved by diffusers hold) is fixed_small in diffusers' DDPM step.
+_VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range",
+                   None)
 
 
 @struct.dataclass
@@ -50,7 +52,7 @@ class DDPMScheduler(Scheduler):
                + \frac{\sqrt{1-\beta}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}x_t + \sigma_t z,
         \qquad z \sim N(0, I),
 
-    with no noise at ``t == 0`` and :math:`\sigma_t` by ``variance_type``: ``fixed_small``
+    with no noise at ``t == 0`` and :math:`\sigma_t` by ``variance_type``: ``fixed_small`` (and ``None``, as diffusers)
     :math:`\sqrt{\tilde\beta}`, :math:`\tilde\beta = \max((1-\bar\alpha_{t'})/(1-\bar\alpha_t)\,\beta,
     10^{-20})`; ``fixed_small_log`` the same through ``exp(0.5 log)``; ``fixed_large`` and
     ``fixed_large_log`` :math:`\sqrt\beta`; ``learned`` :math:`\sqrt v` and ``learned_range``
@@ -196,7 +198,7 @@ class DDPMScheduler(Scheduler):
 
         small = jnp.maximum(beta_prod_prev / beta_prod_t * beta_t, jnp.float32(1e-20))
         vt = c.variance_type
-        if vt == "fixed_small":
+        if vt in ("fixed_small", None):
             std = jnp.sqrt(small)
         elif vt == "fixed_small_log":
             std = jnp.exp(0.5 * jnp.log(small))

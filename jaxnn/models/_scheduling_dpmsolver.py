@@ -276,7 +276,9 @@ class DPMSolverMultistepScheduler(Scheduler):
         log_sigmas = np.log(train)
         spacing = _spacing_option(c)
         if spacing is not None:
-            sigmas = _spaced_sigmas(spacing, np.flip(train).copy(), n, None, None)
+            # not options of DPM-Solver, but diffusers reads them from its config when there (a config
+            # of Euler's, whose options it keeps, see Scheduler.__init__)
+            sigmas = _spaced_sigmas(spacing, np.flip(train).copy(), n, c.get("sigma_min"), c.get("sigma_max"))
             timesteps = np.array([_sigma_to_t(s, log_sigmas) for s in sigmas])
             if spacing == "use_karras_sigmas" and c.beta_schedule != "squaredcos_cap_v2":
                 timesteps = timesteps.round()

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ._scheduling import Scheduler, SchedulerOutput
+from ._scheduling import Scheduler, SchedulerOutput, _step_timestep
 
 Array = jax.Array
 
@@ -81,7 +81,8 @@ class PNDMScheduler(Scheduler):
 
     Errors: NotImplementedError for ``prediction_type="sample"`` (diffusers raises ValueError at the
     first step) and ``beta_schedule`` values other than linear / scaled_linear / squaredcos_cap_v2;
-    ValueError for bad ``num_inference_steps``, shapes that do not match the state.
+    ValueError for bad ``num_inference_steps``, shapes that do not match the state, a ``timestep``
+    outside ``[0, num_train_timesteps)`` (when not traced; TypeError if it is not an integer).
 
     Differences from diffusers: the step is driven by ``state.counter``, as diffusers' is by its
     hidden ``counter``; the ``timestep`` argument is used where diffusers uses it (the transfer's
@@ -201,7 +202,7 @@ class PNDMScheduler(Scheduler):
                              f"{ets.shape[1:]} (set_timesteps(..., shape=...)).")
         dtype = ets.dtype
         mo, x = model_output.astype(dtype), sample.astype(dtype)
-        t = jnp.asarray(timestep)
+        t = _step_timestep(name, timestep, len(self))
         k = state.counter
         ratio = len(self) // state.num_inference_steps
 
