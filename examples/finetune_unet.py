@@ -46,6 +46,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -160,7 +161,9 @@ def load_unet(path: str, subfolder: str | None = None, mesh: Mesh | None = None,
     if mesh is None:
         return UNet2DConditionModel.from_pretrained(path, subfolder=subfolder)
     folder = os.path.join(path, subfolder) if subfolder else path
-    abstract = nnx.eval_shape(lambda: UNet2DConditionModel.from_config(folder))
+    with warnings.catch_warnings():  # unknown config keys: from_pretrained below warns about them once
+        warnings.simplefilter("ignore", UserWarning)
+        abstract = nnx.eval_shape(lambda: UNet2DConditionModel.from_config(folder))
     n = mesh.shape["data"]
     shardings = {k: NamedSharding(mesh, fsdp_spec(tuple(v.shape), n, min_size))
                  for k, v in jn.state_dict(abstract).items()}
@@ -203,6 +206,9 @@ def synthetic_dataset(config: Mapping[str, Any], num_examples: int, seq_len: int
     """Seeded random latents (N, in_channels, sample_size, sample_size) and text states (N, L, D)."""
     r = np.random.default_rng(seed)
     size = config["sample_size"]
+    if size is None:  # diffusers' default: the config does not say which latent size the UNet is for
+        raise ValueError("the UNet's config has `sample_size` (=None): the random data set needs a latent size; "
+                         "pass --data with latents, or set sample_size in the UNet's config.json.")
     h, w = (size, size) if isinstance(size, int) else size
     return {"latents": r.standard_normal((num_examples, config["in_channels"], h, w)).astype(np.float32),
             "encoder_hidden_states": r.standard_normal((num_examples, seq_len, conditioning_dim(config)))
@@ -259,33 +265,38 @@ def make_optimizer(lr: float, weight_decay: float, max_grad_norm: float | None) 
 def make_train_step(graphdef: Any, tx: optax.GradientTransformation, scheduler: DDPMScheduler,
                     out_shardings: Any = None, gathered: Any = None):
     """``step(params, opt_state, ema, rest, batch, one_minus_decay) -> (params, opt_state, ema,
-    loss)``, jitted with ``params``, ``opt_state`` and ``ema`` donated (updated in place).
+    rest, loss)``, jitted with ``params``, ``opt_state`` and ``ema`` donated (updated in place);
+    ``rest`` (the model's other state: its dropout RNG streams) comes back advanced, so that a
+    UNet with ``dropout > 0`` draws new masks at every step, as torch's training mode does.
 
-    FSDP (``out_shardings`` = the shardings of params, optimizer state, EMA and loss; ``gathered``
+    FSDP (``out_shardings`` = the shardings of params, optimizer state, EMA, rest and loss; ``gathered``
     = a replicated sharding): the forward and backward use the weights all-gathered to
     ``gathered`` (each device computes its part of the batch with whole weights) and the gradients
     are reduce-scattered back to the parameters' sharding, where AdamW and the EMA update their
     slices."""
     prediction_type = scheduler.config.prediction_type
 
-    def loss_fn(params, rest, batch):
+    def loss_fn(model, batch):
         x0, noise, t = batch["latents"], batch["noise"], batch["timesteps"]
         noisy = scheduler.add_noise(x0, noise, t)
-        pred = nnx.merge(graphdef, params, rest)(noisy, t, batch["encoder_hidden_states"]).sample
+        pred = model(noisy, t, batch["encoder_hidden_states"]).sample
         target = noise if prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
         return jnp.mean(jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32)))
 
     def step(params, opt_state, ema, rest, batch, one_minus_decay):
-        if gathered is None:
-            loss, grads = jax.value_and_grad(loss_fn)(params, rest, batch)
-        else:
-            whole = jax.lax.with_sharding_constraint(params, jax.tree.map(lambda _: gathered, params))
-            loss, grads = jax.value_and_grad(loss_fn)(whole, rest, batch)
+        whole = params if gathered is None else \
+            jax.lax.with_sharding_constraint(params, jax.tree.map(lambda _: gathered, params))
+        model = nnx.merge(graphdef, whole, rest)
+        # nnx.value_and_grad (gradients of the nnx.Param variables) carries the dropout streams'
+        # advanced counts back to `model`
+        loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
+        rest = nnx.split(model, nnx.Param, ...)[2]
+        if gathered is not None:
             grads = jax.lax.with_sharding_constraint(grads, out_shardings[0])
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         ema = jax.tree.map(lambda s, p: s - one_minus_decay.astype(s.dtype) * (s - p), ema, params)
-        return params, opt_state, ema, loss
+        return params, opt_state, ema, rest, loss
 
     return jax.jit(step, donate_argnums=(0, 1, 2), out_shardings=out_shardings)
 
@@ -308,8 +319,10 @@ class TrainResult:
     seconds_per_step: float
 
     def model(self, ema: bool = False) -> UNet2DConditionModel:
-        """The trained (or EMA) UNet as a jaxnn model."""
-        return nnx.merge(self.graphdef, self.ema if ema else self.params, self.rest)
+        """The trained (or EMA) UNet as a jaxnn model, in eval mode (as from_pretrained gives it)."""
+        model = nnx.merge(self.graphdef, self.ema if ema else self.params, self.rest)
+        model.eval()
+        return model
 
 
 def train(model: UNet2DConditionModel, scheduler: DDPMScheduler, data: Iterable[Mapping[str, np.ndarray]], *,
@@ -318,10 +331,12 @@ def train(model: UNet2DConditionModel, scheduler: DDPMScheduler, data: Iterable[
     """Train ``model`` on ``data`` (dicts of ``latents``, ``encoder_hidden_states``, ``noise``,
     ``timesteps``, as :func:`batches` gives). With ``mesh`` the batch is split over "data" and the
     parameters keep the sharding they were loaded with (:func:`load_unet`); the optimizer moments
-    and EMA copies follow their parameters' sharding. ``model``'s weights are donated to the first
-    step: use ``result.model()`` afterwards, not ``model``."""
+    and EMA copies follow their parameters' sharding. ``model`` is put in training mode (dropout on,
+    as diffusers' ``unet.train()``) and its weights are donated to the first step: use
+    ``result.model()`` afterwards, not ``model``."""
     ema = EMAConfig() if ema is None else ema
     tx = make_optimizer(lr, weight_decay, max_grad_norm)
+    model.train()  # from_pretrained gives eval mode
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     out_shardings = batch_sharding = replicated = None
     if mesh is not None:
@@ -332,7 +347,7 @@ def train(model: UNet2DConditionModel, scheduler: DDPMScheduler, data: Iterable[
                                         transform_non_params=lambda _: replicated)
         opt_state = jax.jit(tx.init, out_shardings=o_shard)(params)
         ema_params = jax.jit(lambda p: jax.tree.map(jnp.copy, p), out_shardings=p_shard)(params)
-        out_shardings = (p_shard, o_shard, p_shard, replicated)
+        out_shardings = (p_shard, o_shard, p_shard, jax.tree.map(lambda _: replicated, rest), replicated)
         batch_sharding = NamedSharding(mesh, P("data"))
     else:
         opt_state = jax.jit(tx.init)(params)
@@ -345,7 +360,8 @@ def train(model: UNet2DConditionModel, scheduler: DDPMScheduler, data: Iterable[
                   for name in ("latents", "encoder_hidden_states", "noise", "timesteps")}
         k += 1
         one_minus_decay = jnp.float32(1 - ema.get_decay(k))
-        params, opt_state, ema_params, loss = step(params, opt_state, ema_params, rest, arrays, one_minus_decay)
+        params, opt_state, ema_params, rest, loss = step(params, opt_state, ema_params, rest, arrays,
+                                                         one_minus_decay)
         losses.append(float(loss))
         if max_grad_norm is not None:
             norms.append(float(optim.total_grad_norm(opt_state)))
@@ -381,7 +397,9 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> TrainResult:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # no abbreviations: `--devices` is read from sys.argv before JAX starts, and `--dev 8` would not be
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--model", required=True, help="a diffusers UNet folder, or a pipeline folder (uses unet/)")
     parser.add_argument("--subfolder", default=None, help="the UNet's subfolder (default: 'unet' if it exists)")
     parser.add_argument("--data", default=None, help=".npz with latents (N,C,H,W), encoder_hidden_states (N,L,D)")

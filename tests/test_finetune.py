@@ -310,3 +310,43 @@ def test_npz_data(run, tmp_path):
     b = next(ft.batches(back, 1, 8, 1000, seed=0))  # the whole set: every example once, in order
     np.testing.assert_array_equal(b["latents"], data["latents"])
     assert b["timesteps"].dtype == np.int32 and b["noise"].shape == (8, 4, 8, 8)
+
+
+def test_dropout_is_on_while_training_with_new_masks_each_step(tmp_path):
+    """diffusers' script trains in training mode (``unet.train()``) while from_pretrained gives eval
+    mode: with ``dropout > 0`` every step draws new masks, so the same batch with lr 0 gives a
+    different loss at every step (it gave the dropout-free loss three times before)."""
+    randomised_unet(2, dict(CFG1, dropout=0.5)).save_pretrained(tmp_path)
+    model = UNet2DConditionModel.from_pretrained(tmp_path)
+    batch = next(ft.batches(ft.synthetic_dataset(model.config, 4, 3, seed=0), 1, 4, 1000, seed=1))
+    result = ft.train(model, ft.load_noise_scheduler(str(tmp_path), None, None), [batch] * 3, lr=0.0,
+                      weight_decay=0.0, max_grad_norm=None)
+    assert len(set(result.losses)) == 3, result.losses
+    assert not result.model().conv_in.training  # the trained model comes back in eval mode
+
+
+def test_random_data_needs_a_sample_size():
+    """diffusers' UNet config default is sample_size=None: a clear error naming it (was a TypeError
+    unpacking None)."""
+    with pytest.raises(ValueError, match=r"`sample_size` \(=None\).*--data"):
+        ft.synthetic_dataset(dict(CFG, in_channels=4, sample_size=None), 2, 3, seed=0)
+
+
+def test_fsdp_loading_warns_once_about_unknown_config_keys(run, tmp_path):
+    """A folder with keys the UNet does not know (an EMA folder's EMAModel keys) warns once, not
+    once for the shapes and again for the weights."""
+    folder = tmp_path / "ema"
+    UNet2DConditionModel.from_pretrained(run["folder"]).save_pretrained(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(cfg, optimization_step=3, decay=0.9)))
+    with pytest.warns(UserWarning, match=r"\['decay', 'optimization_step'\]") as rec:
+        ft.load_unet(str(folder), None, ft.make_mesh(2))
+    assert len(rec) == 1, [str(w.message) for w in rec]
+
+
+def test_options_are_not_abbreviated(capsys):
+    """`--devices` is read from sys.argv before JAX starts (the simulated CPU devices); argparse's
+    abbreviation `--dev 8` would get past that and fail in make_mesh, so abbreviations are errors."""
+    with pytest.raises(SystemExit):
+        ft.main(["--model", "unused", "--dev", "2", "--steps", "0"])
+    assert "unrecognized arguments: --dev 2" in capsys.readouterr().err

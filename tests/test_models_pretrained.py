@@ -134,7 +134,7 @@ def test_errors(tmp_path):
     (tmp_path / "other" / "config.json").write_text(json.dumps({"width": 5}))
     with pytest.raises(CheckpointError, match="shape"):  # weights of another configuration
         Toy.from_pretrained(tmp_path / "other")
-    with pytest.raises(ValueError, match="floating dtype"):
+    with pytest.raises(ValueError, match=r"`dtype` \(=int32\) must be None \(float32\), float32, bfloat16 or float16"):
         Toy.from_pretrained(tmp_path / "other", dtype=jnp.int32)
     with pytest.raises(ValueError, match="is a file"):
         Toy.from_config({}).save_pretrained(tmp_path / "config.json")
@@ -188,3 +188,23 @@ def test_variables_outside_the_state_dict_get_the_constructors_values(tmp_path):
     m.train()
     y = nnx.jit(lambda mod, x: mod(x))(m, x)
     assert bool(jnp.any(y == jnp.arange(3)[None]))  # some dropped
+
+
+def test_from_pretrained_dtype_errors_state_the_models_rule(tmp_path):
+    """An integer or boolean dtype gets the models' rule (float32, bfloat16, float16), not the
+    checkpoint reader's (which offers float8, that the models reject)."""
+    Toy.from_config({}).save_pretrained(tmp_path)
+    for dtype, name in ((jnp.int32, "int32"), (bool, "bool")):
+        with pytest.raises(ValueError, match=rf"Toy.from_pretrained: `dtype` \(={name}\) must be None \(float32\)"):
+            Toy.from_pretrained(tmp_path, dtype=dtype)
+
+
+def test_from_pretrained_sharding_mapping_with_unknown_keys_is_an_error(tmp_path):
+    """A misspelt key in a `sharding` mapping would leave that weight on one device silently."""
+    Toy.from_config({}).save_pretrained(tmp_path)
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[-1])
+    with pytest.raises(ValueError, match=r"Toy.from_pretrained: `sharding` maps \['lin.weigth'\] \(1 key\(s\)\)"):
+        Toy.from_pretrained(tmp_path, sharding={"lin.weigth": one})
+    m = Toy.from_pretrained(tmp_path, sharding={"lin.weight": one})  # keys it lacks: the default device
+    assert m.lin.weight[...].sharding == one
+    assert m.lin.bias[...].devices() == {jax.devices()[0]}

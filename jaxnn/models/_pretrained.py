@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from .._checkpoint import CheckpointNotFoundError, KeyMap, check_dtype, open_checkpoint
-from ..nnx._state_dict import load_state_dict, save_state_dict
+from ..nnx._state_dict import load_state_dict, save_state_dict, state_dict
 
 # The diffusers release whose folders these models read and write (``_diffusers_version`` in a saved
 # ``config.json``); the test extra pins the same.
@@ -295,7 +295,8 @@ class PretrainedModel(nnx.Module):
             (float8, float64, integers) are a ValueError: see :func:`check_model_dtype`.
           sharding: place each weight as it is read, as :func:`jaxnn.nnx.load_state_dict`'s
             ``sharding``: one ``jax.sharding.Sharding`` for all, a mapping from state_dict key
-            (``"conv_in.weight"``) to sharding, or a callable ``key -> sharding`` (None for a key:
+            (``"conv_in.weight"``; keys it lacks go to the default device, keys the model lacks
+            are a ValueError) to sharding, or a callable ``key -> sharding`` (None for a key:
             the default device). The model is built abstractly, so each device reads only its own
             slices of a ``.safetensors`` file and no whole copy of a sharded weight is made (FSDP
             loading; ``examples/finetune_unet.py`` shards every large weight along its largest
@@ -310,17 +311,27 @@ class PretrainedModel(nnx.Module):
             that do not fit the configuration (missing, unexpected
             or mis-shaped keys: e.g. another model's weights), a bad file.
           NotImplementedError: a configuration option jaxnn does not implement.
-          ValueError: ``dtype`` other than None, float32, bfloat16, float16.
+          ValueError: ``dtype`` other than None, float32, bfloat16, float16; a ``sharding`` mapping
+            with keys that are not the model's state_dict keys.
           TypeError: a ``sharding`` that is (or gives for a key) something other than a
             ``jax.sharding.Sharding`` or None.
         """
         folder = _local_folder(cls.__name__, pretrained_model_name_or_path, subfolder)
         config = _read_json(os.path.join(folder, cls.config_name), f"{cls.__name__}.from_pretrained")
         config = cls._known_config(config)  # unknown keys warned about once, here
-        check_dtype(dtype)
+        # the model's rule first: check_dtype alone would offer float8 (storable, not computable here)
         check_model_dtype(f"{cls.__name__}.from_pretrained", dtype)
+        check_dtype(dtype)
         ck = open_checkpoint(folder, variant=variant)
         model = nnx.eval_shape(lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
+        if isinstance(sharding, Mapping):  # a misspelt key would silently leave its weight unsharded
+            keys = state_dict(model)  # pyright: ignore[reportArgumentType]
+            unknown = sorted((k for k in sharding if k not in keys), key=repr)
+            if unknown:
+                raise ValueError(f"{cls.__name__}.from_pretrained: `sharding` maps {unknown[:5]}"
+                                 f"{' ...' if len(unknown) > 5 else ''} ({len(unknown)} key(s)), which are not "
+                                 f"state_dict keys of the model (such as {next(iter(keys))!r}); the keys are "
+                                 f"those of jaxnn.nnx.state_dict(model).")
         load_state_dict(model, ck, strict=True,  # pyright: ignore[reportArgumentType]
                          key_map=cls._key_map(list(ck.entries)), sharding=sharding)
         _fill_abstract(model, lambda: cls(config, dtype=dtype, rngs=nnx.Rngs(0)))  # pyright: ignore[reportCallIssue]
