@@ -106,6 +106,16 @@ def _expand(values: Array, ndim: int) -> Array:
     return values.reshape(values.shape + (1,) * (ndim - 1))
 
 
+def _all_scheduler_options() -> set[str]:
+    """Every option of every jaxnn scheduler class (the subclasses of :class:`Scheduler`)."""
+    seen, todo = set(), list(Scheduler.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        seen.update(cls._defaults)
+        todo.extend(cls.__subclasses__())
+    return seen
+
+
 class Scheduler:
     """Base of the schedulers: the configuration (diffusers' options and defaults), ``from_config``,
     ``from_pretrained``, ``save_pretrained`` and the noise tables of the DDPM family.
@@ -127,9 +137,13 @@ class Scheduler:
     def __init__(self, **config: Any):
         name = type(self).__name__
         unknown = sorted(k for k in config if k not in self._defaults and not k.startswith("_"))
-        if unknown:
-            warnings.warn(f"{name}: the configuration options {unknown} are not options of {name} and are "
-                          "ignored (kept in its config for other schedulers, as diffusers does).", stacklevel=3)
+        # Options of the other schedulers pass silently (a pipeline's scheduler config is another
+        # class's as a rule: SD 1.5's PNDM config builds DDPM for training), as diffusers drops the
+        # original class's keys; a key no scheduler knows (a misspelling) is warned about.
+        strange = [k for k in unknown if k not in _all_scheduler_options()]
+        if strange:
+            warnings.warn(f"{name}: the configuration options {strange} are not options of {name} or of another "
+                          "jaxnn scheduler and are ignored (kept in its config, as diffusers does).", stacklevel=3)
 
         def plain(v: Any) -> Any:  # arrays (``trained_betas``) as lists: the config is JSON, as diffusers writes it
             return v.tolist() if isinstance(v, (np.ndarray, jax.Array)) else v
