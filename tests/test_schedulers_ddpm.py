@@ -10,7 +10,6 @@ scale. Each run is done eagerly (Python-int timesteps) and jitted: ONE compiled 
 ``(state, sample, i) -> (prev_sample, state)`` with ``t = state.timesteps[i]`` called for every i.
 """
 
-import contextlib
 import json
 import os
 import warnings
@@ -24,6 +23,7 @@ from diffusers import DDIMScheduler as TorchDDIM
 from diffusers import DDPMScheduler as TorchDDPM
 from diffusers import EulerDiscreteScheduler as TorchEuler
 from diffusers import PNDMScheduler as TorchPNDM
+from torch_ref import no_warning
 
 from jaxnn.models import DDIMScheduler, DDPMScheduler, PNDMScheduler, Scheduler, SchedulerOutput
 from jaxnn.models._scheduling import _linspace_f32, betas_for_alpha_bar
@@ -39,15 +39,6 @@ ZSNR = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, r
             timestep_spacing="trailing", prediction_type="v_prediction", clip_sample=False)
 TOL = 1e-6
 
-
-
-@contextlib.contextmanager
-def no_warning():
-    """Options of another scheduler class (a swap, as pipelines do) must not warn: diffusers drops
-    the original class's keys silently."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
 
 def options(cls, cfg):
     """The options of ``cfg`` that the jaxnn class knows (the diffusers class is built from the same)."""

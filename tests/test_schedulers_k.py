@@ -20,7 +20,6 @@ sigma = 4096; squaredcos' beta-spaced sigmas drop from 188 to 0.006) the result 
 of its larger inputs, in both libraries.
 """
 
-import contextlib
 import itertools
 import json
 import warnings
@@ -39,6 +38,7 @@ from diffusers.schedulers import scheduling_euler_ancestral_discrete as ea_modul
 from diffusers.schedulers import scheduling_euler_discrete as euler_module
 from hypothesis import given, settings
 from hypothesis import strategies as hst
+from torch_ref import no_warning
 
 from jaxnn.models import (
     DPMSolverMultistepScheduler,
@@ -58,15 +58,6 @@ SHAPE = (2, 4, 8, 8)
 PAIRS = {EulerDiscreteScheduler: TorchEuler, EulerAncestralDiscreteScheduler: TorchEA,
          DPMSolverMultistepScheduler: TorchDPM}
 
-
-
-@contextlib.contextmanager
-def no_warning():
-    """Options of another scheduler class (a swap, as pipelines do) must not warn: diffusers drops
-    the original class's keys silently."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
 
 def torch_scheduler(cls, **kw):
     with warnings.catch_warnings():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -171,3 +173,12 @@ def adamw_losses(loss_fn: Callable, params, steps: int = 20, lr: float = 1e-2) -
         params, state, loss = step(params, state)
         losses.append(float(loss))
     return losses
+
+
+@contextlib.contextmanager
+def no_warning() -> Iterator[None]:
+    """Fail on any warning inside the block (e.g. a scheduler built from another scheduler's
+    options, which diffusers accepts silently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
