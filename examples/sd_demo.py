@@ -68,7 +68,7 @@ def _plot(want: np.ndarray, got: np.ndarray, diff: np.ndarray, title: str, path:
     axes[1].set_title("jaxnn (JAX)")
     heat = axes[2].imshow(diff, cmap="magma", interpolation="nearest")
     axes[2].set_title(f"|difference|, max {diff.max():.2e}")
-    fig.colorbar(heat, ax=axes[2], shrink=0.85, format="%.0e")
+    fig.colorbar(heat, ax=axes[2], shrink=0.85, format="%.1e")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -254,6 +254,11 @@ def test_float16_keeps_a_force_upcast_vae_in_float32(sd):
 
 def test_errors(sd, xl, tmp_path):
     pipe = sd["pipe"]
+    # diffusers takes integral float sizes (int(height) // vae_scale_factor)
+    assert pipe(PROMPT, height=32.0, width=np.float32(32), num_inference_steps=2, rng=0,
+                output_type="latent").images.shape == (1, 4, 16, 16)
+    with pytest.raises(ValueError, match=r"`height` must be a positive int, got 32.5"):
+        pipe(PROMPT, height=32.5, width=32, num_inference_steps=2, rng=0)
     with pytest.raises(ValueError, match=r"divisible by 8 but are 36 and 32"):
         pipe(PROMPT, height=36, width=32, num_inference_steps=2, rng=0)
     with pytest.raises(ValueError, match=r"`negative_prompt` has batch size 1, but `prompt` has batch size 2"):
@@ -272,6 +277,9 @@ def test_errors(sd, xl, tmp_path):
         pipe(PROMPT, num_inference_steps=2, rng=0, output_type="pt")
     with pytest.raises(ValueError, match=r"`num_inference_steps` must be a positive int, got 0"):
         pipe(PROMPT, num_inference_steps=0, rng=0)
+    # a str negative prompt with batched prompt_embeds (diffusers fails in torch.cat): a clear error
+    with pytest.raises(ValueError, match=r"`negative_prompt` is one str, but `prompt_embeds` has batch size 2"):
+        pipe(prompt_embeds=np.zeros((2, 16, 32), np.float32), negative_prompt="ugly", num_inference_steps=2, rng=0)
     with pytest.raises(ValueError, match=r"pass either `prompt` or `prompt_embeds`"):
         pipe(PROMPT, prompt_embeds=np.zeros((1, 16, 32), np.float32), num_inference_steps=2, rng=0)
     with pytest.raises(TypeError, match=r"`prompt` must be a str or a list of str, got 3"):
@@ -315,3 +323,14 @@ def test_generate_writes_png(sd, tmp_path, capsys):
         pixels = np.asarray(im)
     assert pixels.std() > 5
     assert f"StableDiffusionPipeline (EulerDiscreteScheduler, {STEPS} steps)" in capsys.readouterr().out
+
+
+def test_generate_out_without_extension_writes_png(sd, tmp_path):
+    from jaxnn.models.generate import main
+
+    base = ["--model", str(sd["folder"]), "--prompt", "a cat", "--steps", "1", "--no-progress"]
+    with pytest.raises(SystemExit):  # an unknown extension fails before loading anything
+        main([*base, "--out", str(tmp_path / "cat.xyz")])
+    out = main([*base, "--out", str(tmp_path / "cat")])
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (32, 32)

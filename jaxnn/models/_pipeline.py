@@ -104,7 +104,8 @@ def _positive_int(value: Any, name: str, what: str) -> int:
 
 def _check_size(height: Any, width: Any, name: str) -> tuple[int, int]:
     for what, v in (("height", height), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        integral = isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
+        if isinstance(v, bool) or not integral or v <= 0:  # diffusers takes 512.0 too (int(height) // f)
             raise ValueError(f"{name}: `{what}` must be a positive int, got {v!r}.")
     if height % 8 != 0 or width % 8 != 0:
         raise ValueError(f"{name}: `height` and `width` have to be divisible by 8 but are {height} and {width}.")
@@ -458,6 +459,9 @@ def _negatives(name: str, prompt: Any, negative_prompt: Any, batch_size: int) ->
     neg = _prompt_list(negative_prompt, name, "negative_prompt")
     assert neg is not None
     if isinstance(negative_prompt, str):
+        if batch_size != 1:  # only with `prompt_embeds` (a list `prompt` and a str raise above); diffusers fails too
+            raise ValueError(f"{name}: `negative_prompt` is one str, but `prompt_embeds` has batch size {batch_size}: "
+                             f"pass a list of {batch_size} negative prompts (one per prompt).")
         return neg
     if len(neg) != batch_size:
         raise ValueError(f"{name}: `negative_prompt` has batch size {len(neg)}, but `prompt` has batch size "

@@ -53,8 +53,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> str:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the path written."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     from PIL import Image
+
+    ext = os.path.splitext(os.fspath(args.out))[1].lower()
+    if ext and ext not in Image.registered_extensions():
+        parser.error(f"--out {args.out!r}: unknown image file extension {ext!r} (use .png)")
 
     from ._pipeline import StableDiffusionPipeline, StableDiffusionXLPipeline, _read_index, _scheduler_class
 
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> str:
     folder = os.path.dirname(out)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    Image.fromarray((row * 255).round().astype("uint8")).save(out)
+    Image.fromarray((row * 255).round().astype("uint8")).save(out, format=None if ext else "PNG")
     print(f"{type(pipe).__name__} ({type(pipe.scheduler).__name__}, {args.steps} steps): loaded in "
           f"{loaded - start:.1f} s, generated in {done - loaded:.1f} s (compilation included); wrote {out}")
     return out
