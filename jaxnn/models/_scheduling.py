@@ -132,6 +132,9 @@ class Scheduler:
     _defaults: ClassVar[dict[str, Any]] = {}
     _supported: ClassVar[dict[str, tuple[Any, ...]]] = {}
     order: ClassVar[int] = 1
+    #: Sigma-based schedulers (Euler, DPM-Solver): under ``rescale_betas_zero_snr`` the final
+    #: ``alphas_cumprod`` is 2**-24 instead of 0, as diffusers sets it.
+    _zero_snr_floor: ClassVar[bool] = False
     config: Config
 
     def __init__(self, **config: Any):
@@ -231,11 +234,15 @@ class Scheduler:
             raise NotImplementedError(f"{type(self).__name__}: beta_schedule={c['beta_schedule']!r} is not "
                                       "implemented (supported: 'linear', 'scaled_linear', 'squaredcos_cap_v2').")
         # only where it is an option of the class (PNDM has none): the config also holds other classes' options
-        if "rescale_betas_zero_snr" in self._defaults and c["rescale_betas_zero_snr"]:
+        rescaled = "rescale_betas_zero_snr" in self._defaults and c["rescale_betas_zero_snr"]
+        if rescaled:
             betas = rescale_zero_terminal_snr(betas)
         self.betas = betas.astype(np.float32)
         self.alphas = (np.float32(1.0) - self.betas).astype(np.float32)
         self.alphas_cumprod = _cumprod_f32(self.alphas)
+        if rescaled and self._zero_snr_floor:
+            # diffusers' sigma schedulers: a zero terminal SNR would make sigma infinite; abar_T = 2^-24.
+            self.alphas_cumprod[-1] = np.float32(2.0 ** -24)
 
     def _check_steps(self, num_inference_steps: Any) -> int:
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)):

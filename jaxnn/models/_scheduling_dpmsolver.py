@@ -205,6 +205,7 @@ class DPMSolverMultistepScheduler(Scheduler):
         (1, 1, (2, 1, 4, 8, 8))
     """
 
+    _zero_snr_floor: ClassVar[bool] = True
     _defaults: ClassVar[dict[str, Any]] = dict(
         num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
         trained_betas=None, solver_order=2, prediction_type="epsilon", thresholding=False,
@@ -234,12 +235,6 @@ class DPMSolverMultistepScheduler(Scheduler):
             raise ValueError("DPMSolverMultistepScheduler: final_sigmas_type='zero' is not supported with "
                              "algorithm_type='dpmsolver' (a zero final sigma is infinite lambda); use "
                              "final_sigmas_type='sigma_min' (as diffusers requires).")
-
-    def _build_tables(self) -> None:
-        super()._build_tables()
-        if self.config.get("rescale_betas_zero_snr", False):
-            self.alphas_cumprod = self.alphas_cumprod.copy()
-            self.alphas_cumprod[-1] = np.float32(2.0 ** -24)
 
     def _timesteps(self, n: int) -> np.ndarray:
         c = self.config

@@ -160,13 +160,7 @@ class _SigmaScheduler(Scheduler):
     ``rescale_betas_zero_snr``), the discrete timesteps, ``scale_model_input``, ``add_noise``."""
 
     order: ClassVar[int] = 1
-
-    def _build_tables(self) -> None:
-        super()._build_tables()
-        if self.config.get("rescale_betas_zero_snr", False):
-            # diffusers: a zero terminal SNR would make sigma infinite; it sets abar_T = 2^-24.
-            self.alphas_cumprod = self.alphas_cumprod.copy()
-            self.alphas_cumprod[-1] = np.float32(2.0 ** -24)
+    _zero_snr_floor: ClassVar[bool] = True
 
     def _discrete_timesteps(self, n: int) -> np.ndarray:
         """Euler's ``set_timesteps`` timesteps (float32, descending) for ``timestep_spacing``."""
