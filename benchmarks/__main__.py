@@ -403,9 +403,66 @@ def bench_attention(quick: bool) -> str:
         ratio = {p: f"{t[p][1] / t['torch'][1]:.2f}" if p in t else "-" for p in ("plain", "chunked")}
         rows.append([str(shape), cell("plain"), cell("chunked"), spread(t["torch"]),
                      f"{ratio['plain']} / {ratio['chunked']}", mcell("plain"), mcell("chunked"), f"{mem['torch']:.0f}"])
-    return table("scaled_dot_product_attention at long sequences, forward, float32 (batch, heads, tokens, head dim)",
+    text = table("scaled_dot_product_attention at long sequences, forward, float32 (batch, heads, tokens, head dim)",
                  ["shape", "jaxnn plain ms", "jaxnn chunked ms", "torch ms", "plain/torch / chunked/torch",
                   "plain peak MiB", "chunked peak MiB", "torch peak MiB"], rows)
+    if dev == "cuda" or quick:  # on CPU (quick only: a smoke run) the automatic path is the chunked one
+        text += "\n" + _bench_attention_half(quick, dev)
+    return text
+
+
+def _bench_attention_half(quick: bool, dev: str) -> str:
+    """bfloat16 SDPA, forward and forward+backward: jaxnn's automatic path (on GPU cuDNN's flash
+    attention through jax.nn.dot_product_attention), its plain path forced, and torch's SDPA, with
+    the automatic path's largest difference from the float32 plain result in units of bfloat16's
+    eps times max|value| (the plain path's own is at most 0.5)."""
+    import jaxnn.functional as F
+    from jaxnn.functional._attention import _sdpa_path
+
+    rng = np.random.default_rng(1)
+    shapes = [(2, 8, 4096, 64), (2, 8, 4096, 40), (1, 8, 16384, 64)] if not quick else [(1, 2, 64, 8)]
+    rows = []
+    for shape in shapes:
+        q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        jq, jk, jv = (jnp.asarray(a, jnp.bfloat16) for a in (q, k, v))
+        tq, tk, tv = (torch.tensor(a, device=dev, dtype=torch.bfloat16, requires_grad=True) for a in (q, k, v))
+        fns = {}
+        for path in (None, "plain"):
+            with _sdpa_path(path):
+                fwd = jax.jit(lambda q, k, v: F.scaled_dot_product_attention(q, k, v))
+                both = jax.jit(jax.grad(
+                    lambda q, k, v: jnp.sum(F.scaled_dot_product_attention(q, k, v).astype(jnp.float32)),
+                    argnums=(0, 1, 2)))
+                hlo = fwd.lower(jq, jk, jv).as_text()
+                fns[path or "auto", "fwd"] = jax_call(fwd.lower(jq, jk, jv).compile(), jq, jk, jv)
+                fns[path or "auto", "bwd"] = jax_call(both.lower(jq, jk, jv).compile(), jq, jk, jv)
+                if path is None:
+                    fused = "cudnn" in hlo.lower()
+                    auto = np.asarray(fwd(jq, jk, jv), np.float32)
+        with _sdpa_path("plain"):
+            ref = np.asarray(jax.jit(lambda q, k, v: F.scaled_dot_product_attention(q, k, v))(
+                *(a.astype(jnp.float32) for a in (jq, jk, jv))))
+        vmax = np.max(np.abs(np.asarray(jv, np.float32)))
+        err = np.max(np.abs(auto - ref)) / (float(jnp.finfo(jnp.bfloat16).eps) * vmax)
+
+        def t_fwd():
+            with torch.no_grad():
+                torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+            _tsync()
+
+        def t_bwd():
+            torch.nn.functional.scaled_dot_product_attention(tq, tk, tv).float().sum().backward()
+            _tsync()
+
+        fns["torch", "fwd"], fns["torch", "bwd"] = t_fwd, t_bwd
+        t = stats_ms_interleaved(fns, repeats=7 if not quick else 2, warmup=1)
+        for kind, label in (("fwd", "forward"), ("bwd", "forward+backward")):
+            rows.append([f"{shape} {label}", "fused (cuDNN)" if fused else "plain/chunked", spread(t["auto", kind]),
+                         spread(t["plain", kind]), spread(t["torch", kind]),
+                         f"{t['auto', kind][1] / t['torch', kind][1]:.2f}", f"{err:.2f}" if kind == "fwd" else ""])
+    return table("scaled_dot_product_attention, bfloat16: jaxnn's automatic path, its plain path and torch",
+                 ["shape", "automatic path", "jaxnn auto ms", "jaxnn plain ms", "torch ms", "auto/torch",
+                  "auto max err (bf16 eps x max abs v)"], rows)
 
 
 def bench_layers(quick: bool) -> str:

@@ -12,7 +12,8 @@
 # and OUT_DIR/timing.txt (seconds each stage took: size the next run from it).
 #
 # Time: the whole check stops within CHECK_BUDGET seconds (default 480): the tests get at most
-# TEST_TIMEOUT (default 200), the benchmarks what is left, run in the order of BENCHES (default: the
+# TEST_TIMEOUT (default 200; TEST_WORKERS=N runs N pytest-xdist workers on the one GPU), the
+# benchmarks what is left, run in the order of BENCHES (default: the
 # Stable Diffusion ones first; e.g. BENCHES="pipeline models"); one that would start with under 30 s
 # left is listed as skipped in BENCHMARKS-gpu.md. Not yet measured on a GPU: expect tests ~2-3 min,
 # `pipeline` and `models` ~2-3 min each (mostly XLA compiles: the tiny pipeline, the SD 1.5-size UNet
@@ -53,17 +54,40 @@ fi
 status=0
 # The device-relevant tests: every op, gradient, dtype, export and the train steps run on JAX's
 # default device. Hypothesis example counts stay as in CI. (The multi-process test uses CPU gloo.)
-tests=(tests/test_conv.py tests/test_norm.py tests/test_activation.py tests/test_optim.py tests/test_modules.py
-       tests/test_scaling.py tests/test_models_blocks.py tests/test_transformer.py)
+tests=(tests/test_attention_chunked.py tests/test_attention.py tests/test_conv.py tests/test_norm.py
+       tests/test_activation.py tests/test_optim.py tests/test_modules.py tests/test_scaling.py
+       tests/test_models_blocks.py tests/test_transformer.py)
 for f in tests/test_schedulers_*.py tests/test_pipelines.py tests/test_finetune.py; do
   [ -e "$f" ] && tests+=("$f")
 done
 t0=$SECONDS
 test_s="${TEST_TIMEOUT:-200}"
 [ "$test_s" -gt "$(left)" ] && test_s=$(left)
-timeout "$test_s" $PY -m pytest -q -x -p no:cacheprovider "${tests[@]}" -k "not two_processes" 2>&1 \
-  | tee "$out/tests.log" | tail -5
-status=${PIPESTATUS[0]}
+# torch is the oracle on the CPU in full float32; JAX's float32 matmuls and convolutions are held to
+# full precision too (JAX_DEFAULT_MATMUL_PRECISION=highest; XLA's GPU default is TF32, see the README).
+# TEST_WORKERS > 0 runs pytest-xdist workers sharing the GPU (no preallocation); each test's result
+# line is logged as it ends (-v), so a run stopped at TEST_TIMEOUT still says what passed. The GPU
+# image's jax/torch versions are not the pinned ones: their deprecation warnings are not errors
+# here, and pytest-benchmark (in that image) is disabled since it refuses to run beside xdist.
+workers="${TEST_WORKERS:-0}"
+xdist=()
+if [ "$workers" -gt 0 ]; then
+  xdist=(-n "$workers")
+  export XLA_PYTHON_CLIENT_PREALLOCATE=false OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+fi
+# tests/conftest.py holds JAX to the CPU unless JAX_PLATFORMS is set: here the GPU comes first.
+jax_platforms=cpu
+[ "$platform" = "gpu" ] && jax_platforms=cuda,cpu
+JAX_PLATFORMS="${JAX_PLATFORMS:-$jax_platforms}" \
+JAX_DEFAULT_MATMUL_PRECISION="${JAX_DEFAULT_MATMUL_PRECISION:-highest}" timeout "$test_s" \
+  $PY -m pytest -v -p no:cacheprovider -p no:benchmark --maxfail="${TEST_MAXFAIL:-50}" --dist loadgroup \
+  -W ignore::DeprecationWarning -W ignore::FutureWarning "${xdist[@]}" "${tests[@]}" \
+  -k "not two_processes" > "$out/tests.log" 2>&1
+status=$?
+tail -5 "$out/tests.log"; echo
+for word in PASSED FAILED ERROR SKIPPED; do
+  printf '%s %s\n' "$word" "$(grep -c " $word" "$out/tests.log")"
+done | tee -a "$out/timing.txt"
 echo "tests (${#tests[@]} files): $((SECONDS - t0)) s, exit $status" | tee -a "$out/timing.txt"
 
 quick=""

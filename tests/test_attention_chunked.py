@@ -336,7 +336,7 @@ def test_chunked_temporary_memory_grows_with_L_times_block(kind):
 
 
 def test_sdpa_path_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="`path` must be None, 'plain' or 'chunked'"):
+    with pytest.raises(ValueError, match="`path` must be None, 'plain', 'chunked' or 'fused'"):
         with _sdpa_path("flash"):
             pass
     with pytest.raises(ValueError, match="`block_q` must be a positive int"):
@@ -384,3 +384,83 @@ def test_row_broadcast_float_mask_with_large_values_gives_finite_gradients(rng, 
         assert np.isfinite(np.asarray(g)).all(), name
         # scores near 100 keep float32's absolute ulp there (8e-6): probabilities to ~1e-5
         assert_close(g, tg, rtol=1e-4, atol=2e-5, what=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The GPU fused path (jax.nn.dot_product_attention with cuDNN): when it is chosen (on any
+# platform, with the platform check patched), and on a GPU its numbers against the plain path.
+# ---------------------------------------------------------------------------------------------
+
+def _h(shape, dtype=jnp.bfloat16):
+    return jax.ShapeDtypeStruct(shape, dtype)
+
+
+@pytest.mark.parametrize("q,k,v,mask,p,causal,scale,want", [
+    (_h((2, 8, 64, 64)), _h((2, 8, 96, 64)), _h((2, 8, 96, 64)), None, 0.0, False, None, True),
+    (_h((2, 8, 64, 40), jnp.float16), _h((2, 8, 64, 40), jnp.float16), _h((2, 8, 64, 40), jnp.float16),
+     None, 0.0, True, 0.5, True),
+    (_h((2, 8, 64, 64), jnp.float32), _h((2, 8, 64, 64), jnp.float32), _h((2, 8, 64, 64), jnp.float32),
+     None, 0.0, False, None, False),                                                     # float32
+    (_h((2, 8, 64, 64)), _h((2, 8, 64, 64)), _h((2, 8, 64, 64)), _h((64, 64), jnp.bool_), 0.0, False, None,
+     False),                                                                             # a mask
+    (_h((2, 8, 64, 64)), _h((2, 8, 64, 64)), _h((2, 8, 64, 64)), None, 0.1, False, None, False),  # dropout
+    (_h((2, 8, 64, 64)), _h((2, 8, 96, 64)), _h((2, 8, 96, 64)), None, 0.0, True, None, False),   # causal, L != S
+    (_h((8, 64, 64)), _h((8, 64, 64)), _h((8, 64, 64)), None, 0.0, False, None, False),            # 3-D
+    (_h((2, 8, 64, 64)), _h((1, 8, 64, 64)), _h((1, 8, 64, 64)), None, 0.0, False, None, False),   # broadcast
+    (_h((2, 8, 64, 36)), _h((2, 8, 64, 36)), _h((2, 8, 64, 36)), None, 0.0, False, None, False),   # E % 8
+    (_h((2, 8, 64, 256)), _h((2, 8, 64, 256)), _h((2, 8, 64, 256)), None, 0.0, False, None, False),  # E > 128
+    (_h((2, 8, 64, 64)), _h((2, 8, 64, 64)), _h((2, 8, 64, 32)), None, 0.0, False, None, False),   # Ev != E
+])
+def test_fused_path_choice(monkeypatch, q, k, v, mask, p, causal, scale, want):
+    monkeypatch.setattr(A, "_on_gpu", lambda *xs: True)
+    assert A._use_fused(q, k, v, mask, p, causal, scale) is want
+    with _sdpa_path("plain"):
+        assert not A._use_fused(q, k, v, mask, p, causal, scale)
+    monkeypatch.setattr(A, "_on_gpu", lambda *xs: False)
+    assert not A._use_fused(q, k, v, mask, p, causal, scale)
+
+
+def test_fused_path_not_taken_off_gpu():
+    q = jnp.ones((1, 2, 16, 64), jnp.bfloat16)
+    assert A._on_gpu(q) is (jax.default_backend() == "gpu")
+    hlo = jax.jit(F.scaled_dot_product_attention).lower(q, q, q).as_text().lower()
+    assert ("cudnn" in hlo) is (jax.default_backend() == "gpu")
+
+
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN's fused attention exists on GPUs only "
+                    "(benchmarks/gpu_check.sh runs this file on one)")
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("L,S,E,causal", [(256, 384, 64, False), (512, 512, 40, True), (77, 77, 128, False)])
+def test_fused_gpu_path_agrees_with_the_plain_path(rng, dtype, L, S, E, causal):
+    q, k, v = (jnp.asarray(rng.standard_normal((2, 4, n, E)), dtype) for n in (L, S, S))
+    ct = jnp.asarray(rng.standard_normal((2, 4, L, E)), jnp.float32)
+
+    def loss(q, k, v):
+        return jnp.sum(F.scaled_dot_product_attention(q, k, v, is_causal=causal).astype(jnp.float32) * ct)
+
+    assert "cudnn" in jax.jit(loss).lower(q, k, v).as_text().lower()
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    grads = jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+    f32 = [a.astype(jnp.float32) for a in (q, k, v)]
+    with _sdpa_path("plain"):
+        ref = F.scaled_dot_product_attention(*f32, is_causal=causal)
+        ref_grads = jax.grad(loss, argnums=(0, 1, 2))(*f32)
+    eps = float(jnp.finfo(dtype).eps)
+    # cuDNN rounds the attention weights to the half type before the product with value (as
+    # torch's own fused CUDA kernels do): at most ~1 eps of max|value| more than the plain path's
+    # single rounding of the float32 result.
+    err = float(jnp.max(jnp.abs(out.astype(jnp.float32) - ref))) / float(jnp.max(jnp.abs(f32[2])))
+    assert err <= 2 * eps, (err / eps)
+    for name, g, r in zip("qkv", grads, ref_grads, strict=True):
+        gerr = float(jnp.max(jnp.abs(g.astype(jnp.float32) - r))) / float(jnp.max(jnp.abs(r)))
+        assert gerr <= 8 * eps, (name, gerr / eps)
+
+
+@pytest.mark.parametrize("on_gpu", [False, True])
+def test_chunked_threshold_per_platform(monkeypatch, on_gpu):
+    monkeypatch.setattr(A, "_on_gpu", lambda *xs: on_gpu)
+    limit = A.CHUNK_MIN_SCORE_BYTES_GPU if on_gpu else A.CHUNK_MIN_SCORE_BYTES
+    n = limit // (4 * 1024 * 1024)  # batch of 1024 x 1024 float32 score matrices at the limit
+    assert not A._use_chunked(0.0, 1024, 1024, 64, None, (n,), jnp.float32)
+    assert A._use_chunked(0.0, 1024, 1024, 64, None, (n + 1,), jnp.float32)
+    assert not A._use_chunked(0.0, 1024, A.CHUNK_BLOCK_K, 64, None, (10 * n,), jnp.float32)

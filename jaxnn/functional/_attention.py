@@ -81,7 +81,8 @@ def scaled_dot_product_attention(
     Large inputs take a memory-bounded ("chunked", flash-attention-2 style) path automatically:
     when the plain path's scores, broadcast batch :math:`\times L \times S` in the statistics
     dtype, would exceed ``CHUNK_MIN_SCORE_BYTES`` (8 MiB, the measured CPU crossover; e.g. 8 heads
-    of 512 x 512 float32 scores), ``S > CHUNK_BLOCK_K`` (512; fewer keys keep the plain scores at
+    of 512 x 512 float32 scores; on a GPU ``CHUNK_MIN_SCORE_BYTES_GPU``, 1 GiB, where the plain
+    path measured faster at every size), ``S > CHUNK_BLOCK_K`` (512; fewer keys keep the plain scores at
     ``L x block`` already, e.g. cross-attention over 77 text tokens) and ``dropout_p <= 0``.
     Query blocks of ``CHUNK_BLOCK_Q`` rows are processed one after another (``lax.map``), each
     scanning key blocks of ``CHUNK_BLOCK_K`` with an online softmax (running maximum, sum and
@@ -100,6 +101,16 @@ def scaled_dot_product_attention(
     the plain path is always used (its dropout mask is drawn for the whole score array at once),
     as with a traced ``scale``. The chunked path's derivative is reverse-mode only (a
     ``jax.custom_vjp``): ``jax.jvp``/``jax.jacfwd`` through it raise JAX's custom_vjp error.
+
+    On a GPU, float16/bfloat16 inputs of shape ``(N, heads, L, E)`` (one batch and head count
+    for all three, ``E == Ev`` a multiple of 8 up to 128) with no ``attn_mask``, no dropout and
+    ``is_causal`` only for ``L == S`` take the backend XLA offers there: cuDNN's fused flash
+    attention through ``jax.nn.dot_product_attention(implementation="cudnn")`` (forward and
+    gradient), in the ``(N, L, heads, E)`` layout it takes. Like torch's own fused CUDA kernels it
+    rounds the attention weights to the half type before the product with ``value``, so its
+    results differ from the plain path's by up to about one eps of ``max |value|`` (checked on
+    a GPU by tests/test_attention_chunked.py). Where jax refuses the inputs (an older cuDNN or
+    GPU) the plain/chunked path is taken; float32 never takes it.
 
     Args:
       query: ``(..., L, E)``; the leading dims are usually ``(N, heads)``.
@@ -183,7 +194,11 @@ def scaled_dot_product_attention(
                 f"{shape_str(scores_shape)} (..., L, S)."
             )
     acc = stat_dtype(dtype)
-    if _use_chunked(p, L, S, E, scale, scores_batch, acc):
+    if _use_fused(query, key, value, attn_mask, p, is_causal, scale):
+        out = _fused_sdpa(query, key, value, is_causal, scale)
+        if out is not None:
+            return out
+    if _use_chunked(p, L, S, E, scale, scores_batch, acc, query, key, value):
         return _chunked_sdpa(query, key, value, attn_mask, is_causal, scale, out_batch, acc).astype(dtype)
     q = jnp.broadcast_to(jnp.asarray(query, acc), scores_batch + (L, E))
     k = jnp.broadcast_to(jnp.asarray(key, acc), scores_batch + (S, E))
@@ -230,6 +245,11 @@ CHUNK_BLOCK_K = 512
 #: (4, 8, 256, 256) (8 MiB) plain 19 / 71 ms, chunked 16 / 45 ms; (1, 8, 2048, 2048) (128 MiB)
 #: plain 668 / 2135 ms, chunked 264 / 1407 ms. The crossover lies between 2 and 8 MiB.
 CHUNK_MIN_SCORE_BYTES = 8 * 2**20
+#: On a GPU the threshold is 1 GiB of scores: measured on one H200 (float32, head dim 64, 8 heads,
+#: forward), the plain path is 2.0x / 1.5x / 2.3x faster than the chunked one at 512 MiB / 1 GiB /
+#: 8 GiB of scores ((1|2, 8, 4096, 64), (1, 8, 16384, 64): plain 1.2 / 2.1 / 14.6 ms, chunked 2.4 /
+#: 3.2 / 33.3 ms; torch's CUDA SDPA 1.3 / 2.2 / 16.1 ms), so only memory bounds it there.
+CHUNK_MIN_SCORE_BYTES_GPU = 2**30
 
 _PATH: dict[str, Any] = {"path": None, "block_q": None, "block_k": None}
 
@@ -237,12 +257,13 @@ _PATH: dict[str, Any] = {"path": None, "block_q": None, "block_k": None}
 @contextlib.contextmanager
 def _sdpa_path(path: str | None, *, block_q: int | None = None, block_k: int | None = None) -> Iterator[None]:
     """Private, for tests and benchmarks: force ``scaled_dot_product_attention``'s ``"plain"`` or
-    ``"chunked"`` path (``None``: the automatic choice) and the chunked path's block sizes, for
-    the calls TRACED inside the ``with`` block. jit caches on the function object: a function
+    ``"chunked"`` path, or ``"fused"`` (the GPU cuDNN path where its conditions hold, else the
+    plain path), ``None``: the automatic choice, and the chunked path's block sizes, for the
+    calls TRACED inside the ``with`` block. jit caches on the function object: a function
     already traced keeps the path it was traced with, so trace a fresh function inside the block.
     ``dropout_p > 0``, a traced ``scale`` and empty ``L``/``S``/``E`` take the plain path anyway."""
-    if path not in (None, "plain", "chunked"):
-        raise ValueError(f"`path` must be None, 'plain' or 'chunked', got {path!r}.")
+    if path not in (None, "plain", "chunked", "fused"):
+        raise ValueError(f"`path` must be None, 'plain', 'chunked' or 'fused', got {path!r}.")
     for name, b in (("block_q", block_q), ("block_k", block_k)):
         if b is not None and (not is_int(b) or b < 1):
             raise ValueError(f"`{name}` must be a positive int, got {b!r}.")
@@ -254,7 +275,62 @@ def _sdpa_path(path: str | None, *, block_q: int | None = None, block_k: int | N
         _PATH.update(old)
 
 
-def _use_chunked(p: float, L: int, S: int, E: int, scale: Any, scores_batch: tuple[int, ...], acc: Any) -> bool:
+#: Head dims jax's cuDNN flash attention takes (multiples of 8 up to 128, its documented limit).
+FUSED_MAX_HEAD_DIM = 128
+
+
+def _on_gpu(*xs: Any) -> bool:
+    """Whether the arrays live on a GPU: a concrete array's own devices, a traced one's JAX
+    default backend (where ``jit`` places computations unless told otherwise)."""
+    if not xs:
+        return jax.default_backend() == "gpu"
+    for x in xs:
+        try:
+            devices = x.devices()
+        except (jax.errors.ConcretizationTypeError, AttributeError):  # traced (or not a jax.Array)
+            return jax.default_backend() == "gpu"
+        if any(d.platform != "gpu" for d in devices):
+            return False
+    return True
+
+
+def _use_fused(query: Any, key: Any, value: Any, attn_mask: Any, p: float, is_causal: bool, scale: Any) -> bool:
+    """The GPU fused path (``jax.nn.dot_product_attention(implementation="cudnn")``) is taken for
+    float16/bfloat16 4-D ``(N, heads, L, E)`` inputs of one batch and head count, no ``attn_mask``,
+    no dropout, ``is_causal`` only with ``L == S`` (cuDNN's causal mask is the top-left one only
+    then), head dim a multiple of 8 up to 128 (``E == Ev``) and a static ``scale``: there cuDNN's
+    numbers agree with the plain path's to half-precision rounding (tested on GPU); everything
+    else keeps the plain or chunked path."""
+    if _PATH["path"] in ("plain", "chunked"):  # forced "fused" still needs everything below
+        return False
+    if p > 0.0 or attn_mask is not None or query.dtype not in (jnp.float16, jnp.bfloat16):
+        return False
+    if not query.ndim == key.ndim == value.ndim == 4 or not query.shape[:2] == key.shape[:2] == value.shape[:2]:
+        return False
+    L, E = query.shape[-2:]
+    S, Ev = value.shape[-2:]
+    if E != Ev or E % 8 or not 0 < E <= FUSED_MAX_HEAD_DIM or min(L, S) == 0 or (is_causal and L != S):
+        return False
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float, np.number))):
+        return False
+    return _on_gpu(query, key, value)
+
+
+def _fused_sdpa(query: jax.Array, key: jax.Array, value: jax.Array, is_causal: bool, scale: Any) -> jax.Array | None:
+    """cuDNN's flash attention through ``jax.nn.dot_product_attention`` (layout ``(N, L, heads,
+    E)``), or None where jax refuses these inputs at trace time (an older cuDNN, an unsupported
+    GPU): the caller then takes the plain or chunked path."""
+    try:
+        out = jax.nn.dot_product_attention(
+            query.swapaxes(1, 2), key.swapaxes(1, 2), value.swapaxes(1, 2), is_causal=is_causal,
+            scale=None if scale is None else float(scale), implementation="cudnn")
+    except Exception:  # jax raises RuntimeError/ValueError/NotImplementedError for unsupported set-ups
+        return None
+    return out.swapaxes(1, 2)
+
+
+def _use_chunked(p: float, L: int, S: int, E: int, scale: Any, scores_batch: tuple[int, ...], acc: Any,
+                 *arrays: Any) -> bool:
     if p > 0.0 or min(L, S, E) == 0:  # dropout: the plain path's mask stream; empty: nothing to chunk
         return False
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float, np.number))):
@@ -263,7 +339,10 @@ def _use_chunked(p: float, L: int, S: int, E: int, scale: Any, scores_batch: tup
         return _PATH["path"] == "chunked"
     # with S <= CHUNK_BLOCK_K the plain scores are already L x block (and its gradient is faster:
     # (2, 8, 4096, 40) x 77 keys, plain 134 ms, chunked 186 ms)
-    return S > CHUNK_BLOCK_K and math.prod(scores_batch) * L * S * jnp.dtype(acc).itemsize > CHUNK_MIN_SCORE_BYTES
+    if S <= CHUNK_BLOCK_K:
+        return False
+    limit = CHUNK_MIN_SCORE_BYTES_GPU if _on_gpu(*arrays) else CHUNK_MIN_SCORE_BYTES
+    return math.prod(scores_batch) * L * S * jnp.dtype(acc).itemsize > limit
 
 
 def _lead(x: jax.Array, nb: int) -> jax.Array:
