@@ -363,10 +363,10 @@ REFERENCES = {
 _GATED_DIM = {"glu": -1, "glu_dim1": 1, "geglu": -1, "geglu_tanh": -1, "swiglu": -1, "reglu": 1}
 _ROW_DIM = {"softmax": 1, "log_softmax": -1}
 
-# torch's own CPU kernels that are not correctly rounded: (name, dtype, "value"|"grad") -> (at
-# most this many of the HALF_N test elements, each off by at most this much), the maximum over
+# torch's own CPU kernels that are not correctly rounded: (name, dtype, "value"|"grad") -> (how
+# many of the HALF_N test elements were off, each off by at most this much), the maximum over
 # ATEN_CPU_CAPABILITY=default/avx2/avx512 (only float16 gelu differs between them), measured with
-# torch 2.13. jaxnn is correctly rounded there too (test_half_precision asserts it everywhere).
+# torch 2.13; only the size of the error is asserted (the count varies with torch's build and CPU). jaxnn is correctly rounded there too (test_half_precision asserts it everywhere).
 # Every other case, composites included, is torch's bit for bit.
 KNOWN_TORCH_DEVIATIONS = {
     # gelu: x/2 (1 + erf(x/sqrt 2)) in float32 cancels for x < -2 (to 0 below -5.5)
@@ -496,9 +496,11 @@ def test_half_precision(name, jf, tf, dtype_name):
         assert not off.any(), f"jaxnn's {part} at {np.argwhere(off)[:5].tolist()}: {j[at]} != {want[at]}"
         off = _off(t, want, slack, dtype)
         count, atol = KNOWN_TORCH_DEVIATIONS.get((name, dtype_name, part), (0, 0.0))
-        assert off.sum() <= count, (
-            f"torch's {part} is not correctly rounded at {off.sum()} elements (known: {count}), "
-            f"e.g. {np.argwhere(off)[:5].tolist()}"
+        # Where torch is known to deviate, only the size of its error is bounded: how many elements
+        # deviate depends on its kernel build and CPU (torch 2.11 on an AMX Xeon: 131 float16 gelu
+        # values against 110 here); elsewhere torch must be exact.
+        assert count or not off.any(), (
+            f"torch's {part} is not correctly rounded at {off.sum()} elements, e.g. {np.argwhere(off)[:5].tolist()}"
         )
         err = np.abs(np.asarray(t, np.float64) - want)[off]
         assert err.max(initial=0.0) <= atol, f"torch's {part} is {err.max()} off (known: {atol})"
