@@ -145,6 +145,56 @@ def test_large_windows_match_torch_and_compile_fast(rng, n):
     jax.jit(jax.grad(lambda v: F.adaptive_max_pool2d(v, 1).sum())).lower(big).compile()  # seconds, not minutes
 
 
+# (n, spatial, kwargs): stride-1 (and other) windows taken one axis at a time, doubling along a line
+SEPARABLE_CASES = [
+    (2, (14, 13), dict(kernel_size=13, stride=1, padding=6)),  # SPP's 13 x 13 (YOLO)
+    (2, (11, 9), dict(kernel_size=9, stride=1, padding=4)),
+    (2, (9, 11), dict(kernel_size=(5, 3), stride=(1, 2), padding=(2, 0), dilation=(1, 2), ceil_mode=True)),
+    (2, (12, 11), dict(kernel_size=(7, 4), stride=1, padding=(3, 2), dilation=(2, 1))),
+    (1, (20,), dict(kernel_size=8, stride=1, padding=4, dilation=2)),
+    (3, (6, 7, 8), dict(kernel_size=(3, 4, 5), stride=1, padding=(1, 2, 0), ceil_mode=True)),
+]
+
+
+@pytest.mark.parametrize("n,spatial,kw", SEPARABLE_CASES, ids=[f"{c[0]}d-{i}" for i, c in enumerate(SEPARABLE_CASES)])
+def test_large_stride1_windows_match_torch(rng, n, spatial, kw):
+    """Windows cheaper per axis (SPP's 5/9/13 stride 1) pick torch's element: values, indices and
+    gradient on integer-valued inputs (many ties: the first maximum in row-major order), with NaN
+    (the last one wins) and -inf (an all -inf plane: the window's first in-input tap)."""
+    x = rng.integers(-2, 3, (2, 3, *spatial)).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, flat.size // 20, replace=False)] = np.nan
+    flat[rng.choice(flat.size, flat.size // 8, replace=False)] = -np.inf
+    x[1, 2] = -np.inf
+    x[0, 0] = 0.0  # a plane of zeros and sparse ones: every window ties
+    x[0, 0].reshape(-1)[::7] = 1.0
+    jf, tf = getattr(F, f"max_pool{n}d"), getattr(TF, f"max_pool{n}d")
+    t = torch.tensor(x, requires_grad=True)
+    to, ti = tf(t, **kw, return_indices=True)
+    w = rng.standard_normal(tuple(to.shape)).astype(np.float32)
+    (to * torch.from_numpy(w)).sum().backward()
+    jo, ji = jax.jit(lambda v: jf(v, **kw, return_indices=True))(jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(jo), to.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(ji), ti.numpy())
+    # torch's bits: its backward adds the output gradients in order, so does the scatter-add here
+    g = jax.jit(jax.grad(lambda v: (jf(v, **kw) * w).sum()))(jnp.asarray(x))
+    assert t.grad is not None
+    np.testing.assert_array_equal(np.asarray(g), t.grad.numpy())
+    # forward mode: the tangent at the picked element
+    tx = rng.standard_normal(x.shape).astype(np.float32)
+    _, ty = jax.jvp(lambda v: jf(v, **kw), (jnp.asarray(x),), (jnp.asarray(tx),))
+    expect = np.take_along_axis(tx.reshape(6, -1), ti.numpy().reshape(6, -1), axis=1).reshape(ty.shape)
+    np.testing.assert_array_equal(np.asarray(ty), expect)
+
+
+def test_spp_pool_gradient_stays_small():
+    """max_pool2d(x, 13, 1, 6) (YOLO's SPP) was 169 taps: 48 s to compile its gradient on
+    (1, 512, 20, 20). One axis at a time, doubling: a few dozen selects."""
+    x = jnp.zeros((1, 4, 20, 20), jnp.float32)
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda v: F.max_pool2d(v, 13, 1, 6).sum()))(x))
+    assert jaxpr.count("select_n") < 40, jaxpr.count("select_n")
+
+
 # --- average pooling --------------------------------------------------------------------------------
 
 AVG_CASES = [
@@ -271,6 +321,7 @@ def test_lp_pool_nan_where_torch_gives_nan():
 HALF_CASES = [
     ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), 2),
     ("max_pool1d", dict(kernel_size=2, dilation=2), 1),
+    ("max_pool2d", dict(kernel_size=9, stride=1, padding=4), 2),
     ("avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), 1),
     ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1), 2),
     ("avg_pool2d", dict(kernel_size=(2, 3), divisor_override=7), 2),

@@ -11,7 +11,9 @@ the array work is slices, gathers and ``lax.reduce_window``:
   first maximum, with NaN winning (``val > max or isnan(val)``), which gives torch's flat per-plane
   index; the output is then gathered at that index, so the gradient goes where torch sends it.
   Windows of more than ``_SCAN_MAX_TAPS`` taps (global pooling) gather their taps into one axis
-  and pick the same tap there (an unrolled scan compiles too slowly).
+  and pick the same tap there (an unrolled scan compiles too slowly). Where it reads fewer taps
+  (stride-1 windows such as SPP's 5/9/13), ``max_pool`` scans one axis at a time (the same pick),
+  doubling the window along a line, and its gradient is torch's scatter-add at the index.
 """
 
 from __future__ import annotations
@@ -323,6 +325,149 @@ def _max_with_indices(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int
     return values, index
 
 
+# --- separable max pooling -------------------------------------------------------------------------
+
+
+def _axis_cost(pos: np.ndarray, size: int) -> tuple[int, bool]:
+    """The work of one 1-D pass per line (taps read), and whether it doubles: a stride-1 window of
+    ``K >= 4`` taps is built from windows of 2, 4, ... taps over the whole padded line
+    (``floor(log2 K)`` combines of about ``L`` elements, plus one of ``out``) instead of ``K`` taps
+    per output."""
+    out, k = pos.shape
+    length = max(int(pos.max()) + 1, size) - min(0, int(pos.min()))
+    scan = k * out
+    if k >= 4 and (out == 1 or pos[1, 0] - pos[0, 0] == 1):
+        doubled = int(math.log2(k)) * length + out
+        if doubled < scan:
+            return doubled, True
+    return scan, False
+
+
+def _separable_cost(taps: Sequence[_Taps], spatial: Sequence[int]) -> int:
+    """The work of :func:`_max_separable` (last axis first), in taps read; the direct scan reads
+    ``prod(K) * prod(out)``."""
+    n = len(spatial)
+    out = [t[0].shape[0] for t in taps]
+    total = 0
+    for a in reversed(range(n)):
+        cost, _ = _axis_cost(taps[a][0], spatial[a])
+        total += cost * math.prod(spatial[:a]) * math.prod(out[a + 1 :])
+    return total
+
+
+def _axis_max(v: jax.Array, idx: jax.Array | None, pos: np.ndarray, valid: np.ndarray, size: int,
+              axis: int) -> tuple[jax.Array, jax.Array | None]:
+    """torch's 1-D max scan along ``axis`` of ``v`` (windows ``pos``/``valid`` of shape (out, K),
+    evenly spaced increasing columns): in tap order ``if val > max or isnan(val)`` take it, the
+    window's first in-input tap taken whatever its value. ``idx`` (flat input indices, same shape
+    as ``v`` or a batch of 1) follows the taken taps. Taps in the padding are ``-inf`` and never
+    taken, except in a window with no tap in the input (the caller fixes those)."""
+    out, k = pos.shape
+    lo, hi = max(0, -int(pos.min())), max(0, int(pos.max()) - size + 1)
+    cfg = [(0, 0, 0)] * v.ndim
+    cfg[axis] = (lo, hi, 0)
+    if lo or hi:
+        v = lax.pad(v, jnp.asarray(-jnp.inf, v.dtype), cfg)
+        idx = None if idx is None else lax.pad(idx, jnp.zeros((), idx.dtype), cfg)
+    q = pos + lo
+    shape = [-1 if i == axis else 1 for i in range(v.ndim)]
+
+    def pick(left, right, lidx, ridx, force):
+        """``right`` where it wins torch's scan against ``left`` (or where ``force``)."""
+        take = (right > left) | jnp.isnan(right)
+        if force.any():
+            take = take | jnp.asarray(force.reshape(shape))
+        best = jnp.where(take, right, left)
+        return best, None if lidx is None or ridx is None else jnp.where(take, ridx, lidx)
+
+    _, doubled = _axis_cost(pos, size)
+    if doubled:  # windows of w taps at every start i of the padded line, w = 1, 2, 4, ...
+        d = int(pos[0, 1] - pos[0, 0])
+        pad = np.ones(v.shape[axis], bool)  # the window at each start lies wholly in the padding
+        pad[lo : lo + size] = False
+        m, mi, w = v, idx, 1
+        while 2 * w <= k:
+            n_new = m.shape[axis] - w * d
+            sl = [lax.slice_in_dim(a, 0, n_new, 1, axis) if a is not None else None for a in (m, mi)]
+            sr = [lax.slice_in_dim(a, w * d, w * d + n_new, 1, axis) if a is not None else None for a in (m, mi)]
+            m, mi = pick(sl[0], sr[0], sl[1], sr[1], pad[:n_new])
+            pad = pad[:n_new] & pad[w * d : w * d + n_new]
+            w *= 2
+        starts = q[:, 0]
+        best = _taps_along(m, starts, axis)
+        bidx = None if mi is None else _taps_along(mi, starts, axis)
+        if w < k:  # the two overlapping windows of w taps that cover the K taps
+            r = starts + (k - w) * d
+            best, bidx = pick(best, _taps_along(m, r, axis), bidx,
+                              None if mi is None else _taps_along(mi, r, axis), pad[starts])
+        return best, bidx
+    first = np.where(valid.any(axis=1), np.argmax(valid, axis=1), -1)
+    # the first tap is taken: it is the window's first in-input tap, or -inf padding
+    best = _taps_along(v, q[:, 0], axis)
+    bidx = None if idx is None else _taps_along(idx, q[:, 0], axis)
+    for j in range(1, k):
+        tidx = None if idx is None else _taps_along(idx, q[:, j], axis)
+        best, bidx = pick(best, _taps_along(v, q[:, j], axis), bidx, tidx, first == j)
+    return best, bidx
+
+
+def _max_separable(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """:func:`_max_with_indices` one axis at a time (the last first), for windows that are products
+    of per-axis tap lists (every strided window): torch's pick in a window (the last NaN, else the
+    first maximum in row-major order) is the pick along the first axis among the picks of the
+    lines along the others, because a line holds a NaN exactly when its pick is NaN and the first
+    maximal line holds the first maximum. Returns the values and the flat per-plane indices
+    (:func:`_max_separable_exact` defines the gradient at those). ``sum(K)`` taps instead of
+    ``prod(K)``, fewer with doubling (:func:`_axis_cost`)."""
+    n = len(spatial)
+    idx_dtype = _index_dtype()
+    idx: jax.Array | None = jnp.arange(math.prod(spatial), dtype=idx_dtype).reshape((1, *spatial))
+    v = x
+    for a in reversed(range(n)):
+        v, idx = _axis_max(v, idx, taps[a][0], taps[a][1], spatial[a], 1 + a)
+    idx = jnp.asarray(idx)
+    # windows with no tap in the input: -inf (already) and torch's index of the first non-negative tap
+    out_shape = tuple(t[0].shape[0] for t in taps)
+    none = np.zeros(out_shape, bool)
+    for m in _outer([np.asarray(~ok.any(axis=1)) for _, ok in taps]):
+        none = none | m
+    if none.any():
+        plane_strides = [math.prod(spatial[a + 1 :]) for a in range(n)]
+        first = [pos[np.arange(pos.shape[0]), np.argmax(pos >= 0, axis=1)] for pos, _ in taps]
+        init = np.broadcast_to(sum(g * st for g, st in zip(_outer(first), plane_strides, strict=True)), out_shape)
+        idx = jnp.where(jnp.asarray(none[None]), jnp.asarray(init[None], idx_dtype), idx)
+    return v, idx
+
+
+def _max_separable_exact(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """:func:`_max_separable` with torch's gradient bits: torch's backward accumulates
+    ``grad[index[o]] += grad_out[o]`` over the outputs in row-major order, each addition rounded in
+    the input's dtype (float16/bfloat16 too). The selects' transpose would group the terms per axis
+    (other roundings: 1-2 float16 ulps), so the derivative is defined (``custom_jvp``) as the
+    gather of the tangent at the index, whose transpose is that scatter-add (XLA's CPU scatter
+    adds its updates in order: torch's bits). Windows with no tap in the input get no gradient."""
+    none = np.zeros(tuple(t[0].shape[0] for t in taps), bool)
+    for m in _outer([np.asarray(~ok.any(axis=1)) for _, ok in taps]):
+        none = none | m
+
+    @jax.custom_jvp
+    def pool(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return _max_separable(v, taps, spatial)
+
+    @pool.defjvp
+    def pool_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[Any, Any]:
+        values, index = pool(primals[0])
+        b = index.shape[0]
+        rows = jnp.arange(b, dtype=index.dtype)[:, None]
+        t = tangents[0].reshape(b, -1).at[rows, index.reshape(b, -1)].get(mode="promise_in_bounds")
+        t = t.reshape(values.shape)
+        if none.any():
+            t = jnp.where(jnp.asarray(none[None]), jnp.zeros((), t.dtype), t)
+        return (values, index), (t, np.zeros(index.shape, jax.dtypes.float0))
+
+    return pool(x)
+
+
 def _divide(a: jax.Array, divisor: Any) -> jax.Array:
     """``a / divisor``, correctly rounded. XLA's CPU backend turns a division by a constant or a
     broadcast value into a multiplication by its reciprocal (an ulp off about half the time), so the
@@ -348,7 +493,10 @@ def _max_pool(
     k, s, p, d, spatial, out = _window_args(input, n, fn, kernel_size, stride, padding, dilation, ceil_mode)
     x, lead = _as_batch(input, n)
     taps = [_strided_taps(*a) for a in zip(spatial, out, k, s, p, d, strict=True)]
-    values, index = _max_with_indices(x, taps, spatial)
+    if _separable_cost(taps, spatial) < math.prod(k) * math.prod(out):
+        values, index = _max_separable_exact(x, taps, spatial)
+    else:
+        values, index = _max_with_indices(x, taps, spatial)
     if return_indices:
         return _finish(values, lead), _finish(index, lead)
     return _finish(values, lead)
