@@ -597,6 +597,37 @@ def bench_layers(quick: bool) -> str:
                          "forward", spread(t["jaxnn"]), spread(t["torch"]), f"{t['jaxnn'][1] / t['torch'][1]:.2f}"])
     out.append(table("resampling, BatchNorm2d, pooling (float32; median (min-max))",
                      ["op", "pass", "jaxnn ms", "torch ms", "jaxnn/torch"], rows))
+
+    # YOLO SPP's stride-1 max pools (5/9/13 windows, padding k//2): forward and forward+backward,
+    # with the XLA compile time of the gradient (47 s for 13x13 before the separable path).
+    rows = []
+    shape = (8, 256, 40, 40) if not quick else (1, 4, 9, 9)
+    x = rng.standard_normal(shape).astype(np.float32)
+    jx, tx = jnp.asarray(x), torch.tensor(x, device=dev)
+    for k in (5, 9, 13) if not quick else (5,):
+        fwd = jax.jit(lambda x, k=k: F.max_pool2d(x, k, 1, k // 2))
+        start = time.perf_counter()
+        grad = jax.jit(jax.grad(lambda x, k=k: jnp.sum(F.max_pool2d(x, k, 1, k // 2) ** 2))).lower(jx).compile()
+        compile_s = time.perf_counter() - start
+
+        def t_fwd(k=k):
+            with torch.no_grad():
+                torch.nn.functional.max_pool2d(tx, k, 1, k // 2)
+            _tsync()
+
+        def t_bwd(k=k):
+            xg = tx.detach().requires_grad_(True)
+            (torch.nn.functional.max_pool2d(xg, k, 1, k // 2) ** 2).sum().backward()
+            _tsync()
+
+        t = stats_ms_interleaved({"fwd": jax_call(fwd, jx), "bwd": jax_call(grad, jx), "tfwd": t_fwd,
+                                  "tbwd": t_bwd}, repeats=reps)
+        for name, ours, theirs in (("forward", "fwd", "tfwd"), ("forward+backward", "bwd", "tbwd")):
+            rows.append([f"max_pool2d {k}x{k} stride 1 pad {k // 2} {shape}", name, spread(t[ours]),
+                         spread(t[theirs]), f"{t[ours][1] / t[theirs][1]:.2f}",
+                         f"{compile_s:.2f}" if ours == "bwd" else ""])
+    out.append(table("SPP max pooling, stride 1 (float32; median (min-max))",
+                     ["op", "pass", "jaxnn ms", "torch ms", "jaxnn/torch", "gradient compile s"], rows))
     return "\n".join(out)
 
 
