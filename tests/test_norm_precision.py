@@ -220,3 +220,37 @@ def test_empty_normalized_shape_and_groups():
         x = np.zeros(shape, np.float32)
         out = F.layer_norm(jnp.asarray(x), ns)
         assert out.shape == TF.layer_norm(torch.tensor(x), ns).shape
+
+
+@pytest.mark.parametrize("kind", ["outlier", "offset", "heavy"])
+def test_split_cascade_reductions(monkeypatch, kind):
+    """Large partial sums are reduced as two two-output reductions (``_SPLIT_MIN``, vectorised by
+    XLA's CPU backend) instead of one four-output one; forced here on small inputs: same accuracy,
+    outputs and gradients within an ulp of the single-reduction path."""
+    from jaxnn.functional import _norm
+
+    x = data(kind, (2, 8, 16, 16), 0, np.float32)
+    x[0, 0, 0, 0] = 3000.0  # an outlier as a group's first element
+    cot = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        out = {}
+        for last in (False, True):
+            xin = jnp.asarray(np.moveaxis(x, 1, -1) if last else x)
+            c = jnp.asarray(np.moveaxis(cot, 1, -1) if last else cot)
+            y, vjp = jax.vjp(jax.jit(partial(F.group_norm, num_groups=4, channels_last=last)), xin)
+            out[last] = (np.asarray(y), np.asarray(vjp(c)[0]))
+        out["ln"] = np.asarray(jax.jit(partial(F.layer_norm, normalized_shape=(16, 16)))(jnp.asarray(x)))
+        return out
+
+    single = run()
+    monkeypatch.setattr(_norm, "_SPLIT_MIN", 0)
+    split = run()
+    ref = ref_group_norm(x, 4)
+    theirs = TF.group_norm(torch.tensor(x), 4).numpy()
+    for last in (False, True):
+        y = np.moveaxis(split[last][0], -1, 1) if last else split[last][0]
+        assert_no_worse_than_torch(y, theirs, ref, np.float32)
+        for a, b in zip(single[last], split[last], strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=ulp(np.float32) * np.abs(a).max())
+    np.testing.assert_allclose(single["ln"], split["ln"], rtol=0, atol=ulp(np.float32) * np.abs(single["ln"]).max())

@@ -40,6 +40,22 @@ def _add_compensated(a: tuple, b: tuple) -> tuple:
     return s1, a[1] + b[1] + e1, s2, a[3] + b[3] + e2
 
 
+def _add_pair_compensated(a: tuple, b: tuple) -> tuple:
+    """Reduction step over ``(sum, sum_err)``: one error-compensated sum."""
+    s, e = _two_sum(a[0], b[0])
+    return s, a[1] + b[1] + e
+
+
+# Operands of at least this many elements are reduced with :func:`_add_compensated` as two
+# two-output reductions (the sums, then the sums of squares; the same TwoSum steps): XLA's CPU
+# backend vectorises those, while it emits the four-output reduction as scalar code (12 ms for
+# 21 MB). On the 1/16-size partial sums the first level leaves of a (128, 40960) input this took
+# the moments pass from 1.9 to 1.3 ms (measured, same bits out). Smaller operands keep one
+# four-output reduction (~0.15 ms at this size): one fusion fewer, and compile time grows with
+# the number of fusions.
+_SPLIT_MIN = 1 << 16
+
+
 def _add_sumsq_compensated(a: tuple, b: tuple) -> tuple:
     """First-level step over ``(sum, sumsq, sumsq_err)``: plain sum, compensated sum of squares.
 
@@ -63,6 +79,11 @@ def _reduce(ops: tuple, step: Callable | None, axis: int) -> tuple:
     if step is None:
         return tuple(jnp.sum(o, axis) for o in ops)
     zero = jnp.zeros((), ops[0].dtype)
+    if step is _add_compensated and ops[0].size >= _SPLIT_MIN:
+        pair = (zero, zero)
+        s1 = lax.reduce(ops[:2], pair, _add_pair_compensated, (axis,))
+        s2 = lax.reduce(ops[2:], pair, _add_pair_compensated, (axis,))
+        return (*s1, *s2)
     return tuple(lax.reduce(ops, (zero,) * len(ops), step, (axis,)))
 
 
