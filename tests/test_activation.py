@@ -366,8 +366,9 @@ _ROW_DIM = {"softmax": 1, "log_softmax": -1}
 # torch's own CPU kernels that are not correctly rounded: (name, dtype, "value"|"grad") -> (how
 # many of the HALF_N test elements were off, each off by at most this much), the maximum over
 # ATEN_CPU_CAPABILITY=default/avx2/avx512 (only float16 gelu differs between them), measured with
-# torch 2.13; only the size of the error is asserted (the count varies with torch's build and CPU). jaxnn is correctly rounded there too (test_half_precision asserts it everywhere).
-# Every other case, composites included, is torch's bit for bit.
+# torch 2.13; only the size of the error is asserted (the count varies with torch's build and
+# CPU). jaxnn is correctly rounded there too (test_half_precision asserts it everywhere). Every
+# other case, composites included, is torch's bit for bit.
 KNOWN_TORCH_DEVIATIONS = {
     # gelu: x/2 (1 + erf(x/sqrt 2)) in float32 cancels for x < -2 (to 0 below -5.5)
     ("gelu", "bfloat16", "value"): (264, 2.0**-16),
