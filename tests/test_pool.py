@@ -195,6 +195,15 @@ def test_spp_pool_gradient_stays_small():
     assert jaxpr.count("select_n") < 40, jaxpr.count("select_n")
 
 
+def test_separable_max_pool_batch_of_zero():
+    """A batch of 0 (torch accepts it) through the separable path: its custom_jvp reshaped with -1,
+    which cannot be inferred from 0 elements (ZeroDivisionError in grad and jvp)."""
+    x = jnp.zeros((0, 2, 8), jnp.float32)
+    assert F.max_pool1d(x, 4, 1, 1).shape == (0, 2, 7)
+    assert jax.grad(lambda v: F.max_pool1d(v, 4, 1, 1).sum())(x).shape == (0, 2, 8)
+    assert jax.jvp(lambda v: F.max_pool1d(v, 4, 1, 1), (x,), (x,))[1].shape == (0, 2, 7)
+
+
 # --- average pooling --------------------------------------------------------------------------------
 
 AVG_CASES = [

@@ -425,7 +425,7 @@ def _max_separable(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[int]) 
     v = x
     for a in reversed(range(n)):
         v, idx = _axis_max(v, idx, taps[a][0], taps[a][1], spatial[a], 1 + a)
-    idx = jnp.asarray(idx)
+    idx = jnp.broadcast_to(jnp.asarray(idx), v.shape)  # (1, ...) where no axis picked (every K = 1)
     # windows with no tap in the input: -inf (already) and torch's index of the first non-negative tap
     out_shape = tuple(t[0].shape[0] for t in taps)
     none = np.zeros(out_shape, bool)
@@ -459,7 +459,9 @@ def _max_separable_exact(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[
         values, index = pool(primals[0])
         b = index.shape[0]
         rows = jnp.arange(b, dtype=index.dtype)[:, None]
-        t = tangents[0].reshape(b, -1).at[rows, index.reshape(b, -1)].get(mode="promise_in_bounds")
+        # explicit sizes, not -1: a batch of 0 (allowed, as in torch) cannot infer them
+        plane, n_out = math.prod(primals[0].shape[1:]), math.prod(index.shape[1:])
+        t = tangents[0].reshape(b, plane).at[rows, index.reshape(b, n_out)].get(mode="promise_in_bounds")
         t = t.reshape(values.shape)
         if none.any():
             t = jnp.where(jnp.asarray(none[None]), jnp.zeros((), t.dtype), t)
