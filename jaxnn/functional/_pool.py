@@ -461,7 +461,10 @@ def _max_separable_exact(x: jax.Array, taps: Sequence[_Taps], spatial: Sequence[
         rows = jnp.arange(b, dtype=index.dtype)[:, None]
         # explicit sizes, not -1: a batch of 0 (allowed, as in torch) cannot infer them
         plane, n_out = math.prod(primals[0].shape[1:]), math.prod(index.shape[1:])
-        t = tangents[0].reshape(b, plane).at[rows, index.reshape(b, n_out)].get(mode="promise_in_bounds")
+        at = index
+        if none.any():  # torch's index of a window with no input tap can lie outside the plane
+            at = jnp.where(jnp.asarray(none[None]), jnp.zeros((), index.dtype), index)
+        t = tangents[0].reshape(b, plane).at[rows, at.reshape(b, n_out)].get(mode="promise_in_bounds")
         t = t.reshape(values.shape)
         if none.any():
             t = jnp.where(jnp.asarray(none[None]), jnp.zeros((), t.dtype), t)
