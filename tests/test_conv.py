@@ -411,3 +411,37 @@ def test_unpadded_2d_conv_fast_path_is_the_valid_conv(mode, kernel, dilation):
     g = jnp.asarray(rng.standard_normal(plain(x, w).shape), jnp.float32)
     for a, b in zip(jax.vjp(ours, x, w)[1](g), jax.vjp(plain, x, w)[1](g), strict=True):
         assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_unpadded_2d_conv_fast_path_forward_mode_and_partial_grads(channels_last):
+    """The fast path's custom JVP (issue 18): forward mode, Hessian-vector products and gradients
+    with respect to one argument only (symbolic-zero tangents) agree with the plain VALID conv."""
+    from jax import lax
+
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((2, 4, 7, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 2, 3, 2)), jnp.float32)
+    perm = (0, 2, 3, 1) if channels_last else (0, 1, 2, 3)
+    dn = ("NHWC", "OIHW", "NHWC") if channels_last else ("NCHW", "OIHW", "NCHW")
+    x = jnp.transpose(x, perm)
+
+    def ours(x, w):
+        return F.conv2d(x, w, None, 1, 1, (1, 2), 2, padding_mode="replicate", channels_last=channels_last)
+
+    def plain(x, w):
+        pads = [(0, 0), (1, 1), (1, 1), (0, 0)] if channels_last else [(0, 0), (0, 0), (1, 1), (1, 1)]
+        return lax.conv_general_dilated(jnp.pad(x, pads, mode="edge"), w, (1, 1), "VALID", rhs_dilation=(1, 2),
+                                        dimension_numbers=dn, feature_group_count=2)
+
+    def loss(f, *args):
+        return jnp.sum(jnp.sin(f(*args)))
+
+    tx, tw = jnp.ones_like(x), jnp.full_like(w, 0.5)
+    for a, b in zip(jax.jvp(ours, (x, w), (tx, tw)), jax.jvp(plain, (x, w), (tx, tw)), strict=True):
+        assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for argnum in (0, 1):
+        assert_close(jax.grad(loss, argnum + 1)(ours, x, w), jax.grad(loss, argnum + 1)(plain, x, w),
+                     rtol=1e-5, atol=1e-5)
+    hvp = jax.jvp(jax.grad(lambda x: loss(ours, x, w)), (x,), (tx,))[1]
+    assert_close(hvp, jax.jvp(jax.grad(lambda x: loss(plain, x, w)), (x,), (tx,))[1], rtol=1e-4, atol=1e-4)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from .._utils import (
     check_float,
@@ -149,6 +151,58 @@ def _accumulation_dtype(dtype: Any) -> Any:
     return None if acc == dtype else acc
 
 
+def _padded_conv2d(x: jax.Array, w: jax.Array, pads: list[tuple[int, int]], dilation: tuple[int, ...],
+                   dn: tuple[str, str, str], groups: int, precision: Any, acc: Any) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, w, window_strides=(1, 1), padding=pads, rhs_dilation=dilation, dimension_numbers=dn,
+        feature_group_count=groups, precision=precision, preferred_element_type=acc,
+    )
+
+
+def _spatial_crop(out: jax.Array, dn: tuple[str, str, str], pads: list[tuple[int, int]]) -> jax.Array:
+    """Drop ``lo`` leading and ``hi`` trailing elements of each spatial axis (layout ``dn[2]``)."""
+    for axis, (lo, hi) in zip((i for i, c in enumerate(dn[2]) if c not in "NC"), pads, strict=True):
+        out = lax.slice_in_dim(out, lo, out.shape[axis] - hi, axis=axis)
+    return out
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _valid_conv2d_cpu(dilation: tuple[int, ...], dn: tuple[str, str, str], groups: int, precision: Any,
+                      acc: Any, x: jax.Array, w: jax.Array) -> jax.Array:
+    """Stride-1 unpadded ("VALID") 2-D convolution, computed on XLA CPU's fast padded path.
+
+    Forward: pad the first spatial axis by one zero row and drop the one output row it adds (that
+    row is the only one reading the zero); identical values. The JVP (and so, transposed, the
+    gradient) computes the input's tangent with a "same"-padded convolution cropped to the valid
+    outputs: its transpose, the input gradient, is then a convolution whose output is no larger
+    than its input, which XLA hands to YNNPACK. Autodiff of the forward form instead gives a
+    gradient convolution with output larger than input (padding k-1 and one more row), which XLA
+    CPU runs on its slower generic kernel (issue 18).
+    """
+    out = _padded_conv2d(x, w, [(1, 0), (0, 0)], dilation, dn, groups, precision, acc)
+    return _spatial_crop(out, dn, [(1, 0), (0, 0)])
+
+
+def _valid_conv2d_cpu_jvp(dilation: tuple[int, ...], dn: tuple[str, str, str], groups: int, precision: Any,
+                          acc: Any, primals: tuple[jax.Array, jax.Array], tangents: tuple[Any, Any]
+                          ) -> tuple[jax.Array, jax.Array]:
+    x, w = primals
+    tx, tw = tangents  # SymbolicZero where an argument is not differentiated: skip its conv
+    out = _valid_conv2d_cpu(dilation, dn, groups, precision, acc, x, w)
+    terms = []
+    if not isinstance(tx, SymbolicZero):
+        kernel = [w.shape[dn[1].index(c)] for c in dn[1] if c not in "OI"]
+        same = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation, strict=True)]
+        terms.append(_spatial_crop(_padded_conv2d(tx, w, same, dilation, dn, groups, precision, acc), dn, same))
+    if not isinstance(tw, SymbolicZero):
+        terms.append(_valid_conv2d_cpu(dilation, dn, groups, precision, acc, x, tw))
+    t_out = terms[0] + terms[1] if len(terms) == 2 else terms[0] if terms else jnp.zeros_like(out)
+    return out, t_out
+
+
+_valid_conv2d_cpu.defjvp(_valid_conv2d_cpu_jvp, symbolic_zeros=True)
+
+
 def _conv(
     n: int,
     input: Any,
@@ -199,14 +253,13 @@ def _conv(
     # XLA's CPU backend runs an unpadded ("VALID") stride-1 2-D convolution with a kernel larger
     # than 1x1 2.5-3x slower than the same convolution with any zero padding (measured: (4, 128,
     # 64, 64) 3x3, 330 ms VALID vs 125 ms padded; 1-D, 3-D, 1x1 and strided ones are not affected;
-    # BENCHMARKS.md, issue 18). Every pre-padded padding_mode conv and every padding=0 conv is
-    # such a convolution. Padding the first spatial axis by one zero row and dropping the one
-    # output row it adds gives the identical result (that row is the only one reading the zeros)
-    # on the fast path.
-    crop = (n == 2 and all(p == (0, 0) for p in pads) and all(s == 1 for s in stride_t)
-            and any(k > 1 for k in kernel) and jax.default_backend() == "cpu")
-    if crop:
-        pads = [(1, 0), (0, 0)]
+    # BENCHMARKS.md, issue 18). Every pre-padded padding_mode conv and every padding=0 conv is such a
+    # convolution: _valid_conv2d_cpu computes it on the fast path.
+    if (n == 2 and all(p == (0, 0) for p in pads) and all(s == 1 for s in stride_t)
+            and any(k > 1 for k in kernel) and jax.default_backend() == "cpu"):
+        out = _valid_conv2d_cpu(dilation_t, _dimension_numbers(n, channels_last), groups, precision,
+                                _accumulation_dtype(x.dtype), x, jnp.asarray(weight))
+        return _finish(out, bias, channel_axis, x.dtype, batched)
     out = lax.conv_general_dilated(
         x,
         jnp.asarray(weight),
@@ -218,8 +271,6 @@ def _conv(
         precision=precision,
         preferred_element_type=_accumulation_dtype(x.dtype),
     )
-    if crop:
-        out = lax.slice_in_dim(out, 1, out.shape[spatial_axes[0]], axis=spatial_axes[0])
     return _finish(out, bias, channel_axis, x.dtype, batched)
 
 
