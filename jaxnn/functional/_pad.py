@@ -84,51 +84,29 @@ def _crop(x: jax.Array, axis: int, lo: int, hi: int) -> jax.Array:
     return _slice_axis(x, axis, cut_lo, x.shape[axis] - cut_hi)
 
 
-def _extend(x: jax.Array, axes: Sequence[int], pads: Sequence[tuple[int, int]], mode: str) -> jax.Array:
-    """Add ``max(lo, 0)`` / ``max(hi, 0)`` elements along each of ``axes`` by reflection, edge or wrap.
-
-    One concatenate per axis, nested so that the big middle part is used once: the border pieces
-    of the first axis are thin slices of ``x`` extended along the other axes (the per-axis
-    extensions commute). XLA then fuses the whole pad into one pass over ``x``, and its autodiff
-    transpose (slices of the cotangent summed into the edges) into one pass over the cotangent.
-    Extending axis by axis instead slices each intermediate result three ways, which XLA CPU
-    materialises: two passes forward and three backward for a 2-D pad (issue 18).
-    """
-    if not axes:
-        return x
-    axis, (lo, hi) = axes[0], pads[0]
+def _extend(x: jax.Array, axis: int, lo: int, hi: int, mode: str) -> jax.Array:
+    """Add ``max(lo, 0)`` / ``max(hi, 0)`` elements along ``axis`` by reflection, edge or wrap."""
     lo, hi = max(lo, 0), max(hi, 0)
-
-    def rest(y: jax.Array) -> jax.Array:
-        return _extend(y, axes[1:], pads[1:], mode)
-
     if lo == 0 and hi == 0:
-        return rest(x)
+        return x
     n = x.shape[axis]
     parts = []
     if lo:
         if mode == "reflect":  # x[lo], ..., x[1]
-            parts.append(lax.rev(rest(_slice_axis(x, axis, 1, lo + 1)), (axis,)))
+            parts.append(lax.rev(_slice_axis(x, axis, 1, lo + 1), (axis,)))
         elif mode == "replicate":
-            parts.append(_repeat(rest(_slice_axis(x, axis, 0, 1)), axis, lo))
+            parts.append(jnp.repeat(_slice_axis(x, axis, 0, 1), lo, axis=axis))
         else:  # circular
-            parts.append(rest(_slice_axis(x, axis, n - lo, n)))
-    parts.append(rest(x))
+            parts.append(_slice_axis(x, axis, n - lo, n))
+    parts.append(x)
     if hi:
         if mode == "reflect":  # x[n-2], ..., x[n-1-hi]
-            parts.append(lax.rev(rest(_slice_axis(x, axis, n - 1 - hi, n - 1)), (axis,)))
+            parts.append(lax.rev(_slice_axis(x, axis, n - 1 - hi, n - 1), (axis,)))
         elif mode == "replicate":
-            parts.append(_repeat(rest(_slice_axis(x, axis, n - 1, n)), axis, hi))
+            parts.append(jnp.repeat(_slice_axis(x, axis, n - 1, n), hi, axis=axis))
         else:
-            parts.append(rest(_slice_axis(x, axis, 0, hi)))
+            parts.append(_slice_axis(x, axis, 0, hi))
     return lax.concatenate(parts, axis)
-
-
-def _repeat(edge: jax.Array, axis: int, count: int) -> jax.Array:
-    """Broadcast a size-1 ``axis`` of ``edge`` to ``count``."""
-    shape = list(edge.shape)
-    shape[axis] = count
-    return jnp.broadcast_to(edge, shape)
 
 
 def pad_axes(
@@ -156,8 +134,11 @@ def pad_axes(
             return jnp.zeros(shape, x.dtype)
         for axis, (lo, hi) in zip(axes, pads, strict=True):
             x = _crop(x, axis, lo, hi)
-        return _extend(x, axes, pads, mode)
-    x = _extend(x, axes, pads, mode)
+        for axis, (lo, hi) in zip(axes, pads, strict=True):
+            x = _extend(x, axis, lo, hi, mode)
+        return x
+    for axis, (lo, hi) in zip(axes, pads, strict=True):
+        x = _extend(x, axis, lo, hi, mode)
     for axis, (lo, hi) in zip(axes, pads, strict=True):
         x = _crop(x, axis, lo, hi)
     return x
