@@ -338,7 +338,7 @@ def maybe_bad_conv(draw):
     dilation = draw(st.integers(-1, 3))
     groups = draw(st.integers(-1, 4))
     c_in = draw(st.integers(1, 4))
-    c_out = draw(st.integers(1, 4))
+    c_out = draw(st.integers(0, 4))  # 0: torch refuses an empty weight
     w_c_in = draw(st.integers(1, 4))
     size = draw(st.integers(1, 6))
     k = draw(st.integers(1, 4))
@@ -445,3 +445,17 @@ def test_unpadded_2d_conv_fast_path_forward_mode_and_partial_grads(channels_last
                      rtol=1e-5, atol=1e-5)
     hvp = jax.jvp(jax.grad(lambda x: loss(ours, x, w)), (x,), (tx,))[1]
     assert_close(hvp, jax.jvp(jax.grad(lambda x: loss(plain, x, w)), (x,), (tx,))[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fn,x,w", [
+    ("conv2d", (1, 2, 5, 5), (0, 2, 3, 3)),
+    ("conv1d", (1, 4, 5), (1, 2, 3)),            # groups=2 needs >= 2 output channels
+    ("conv_transpose1d", (1, 0, 5), (0, 2, 3)),
+    ("conv_transpose1d", (1, 2, 5), (2, 0, 3)),
+])
+def test_empty_or_too_small_weight_is_refused_like_torch(fn, x, w):
+    groups = 2 if w == (1, 2, 3) else 1
+    with pytest.raises(RuntimeError):
+        getattr(TF, fn)(torch.ones(x), torch.ones(w), groups=groups)
+    with pytest.raises(ValueError, match="must have at least `groups`"):
+        getattr(F, fn)(jnp.ones(x), jnp.ones(w), groups=groups)

@@ -223,6 +223,11 @@ def _conv(
     stride_t, dilation_t, groups = args.stride, args.dilation, args.groups
     c_out, c_in_g = weight.shape[0], weight.shape[1]
     kernel = tuple(int(k) for k in weight.shape[2:])
+    if c_out < groups:  # torch refuses 0 output channels (an empty output) too
+        raise ValueError(
+            f"{fname}: `weight` of shape {shape_str(weight.shape)} must have at least `groups` (={groups}) "
+            f"output channels (dimension 0)."
+        )
     if c_out % groups:
         raise ValueError(
             f"`weight` of shape {shape_str(weight.shape)} has {c_out} output channels, which is "
@@ -293,6 +298,11 @@ def _conv_transpose(
     args = conv_arguments(n, stride, padding, dilation, groups, output_padding=output_padding, transposed=True)
     stride_t, dilation_t, groups, out_pad = args.stride, args.dilation, args.groups, args.output_padding
     pad_t = cast("tuple[int, ...]", args.padding)  # conv_arguments refuses strings when transposed
+    if weight.shape[0] < groups or 0 in weight.shape[1:2]:  # torch refuses an empty weight here
+        raise ValueError(
+            f"{fname}: `weight` of shape {shape_str(weight.shape)} must have at least `groups` (={groups}) "
+            f"input channels (dimension 0) and at least one output channel per group (dimension 1)."
+        )
     if any(p < 0 for p in out_pad):
         raise ValueError(f"`output_padding` must be non-negative, got {output_padding!r}.")
     for op, s, d in zip(out_pad, stride_t, dilation_t, strict=True):
