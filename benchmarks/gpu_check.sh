@@ -15,9 +15,10 @@
 # TEST_TIMEOUT (default 200; TEST_WORKERS=N runs N pytest-xdist workers on the one GPU), the
 # benchmarks what is left, run in the order of BENCHES (default: the
 # Stable Diffusion ones first; e.g. BENCHES="pipeline models"); one that would start with under 30 s
-# left is listed as skipped in BENCHMARKS-gpu.md. Not yet measured on a GPU: expect tests ~2-3 min,
-# `pipeline` and `models` ~2-3 min each (mostly XLA compiles: the tiny pipeline, the SD 1.5-size UNet
-# step, the mid-size UNet training step), the others well under a minute each.
+# left is listed as skipped in BENCHMARKS-gpu.md. Measured on one H200 (session 6): all benchmarks
+# 492 s (models 184 s, pipeline 118 s, rnn 46 s, checkpoint 33 s, the others 1-26 s; mostly XLA
+# compiles), the machine's start ~30 s; the test stage has not yet run on the GPU itself (expect
+# 2-3 min with TEST_WORKERS=8; on that machine's CPU 669 tests took 83 s).
 #
 # diffusers is not in every CUDA image and such machines may have no package index: download its
 # wheel here first (`python -m pip download --no-deps diffusers==0.42.1 -d .whl`; pure Python, 6 MB;
