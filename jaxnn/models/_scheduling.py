@@ -23,7 +23,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import jax
@@ -258,21 +258,13 @@ class Scheduler:
         """``timesteps`` checked as indices into the training schedule: integers, one per sample (or
         one for all), in ``[0, num_train_timesteps)`` where their values are known (not traced)."""
         name = f"{type(self).__name__}.{what}"
-        t = jnp.asarray(timesteps)
-        if not jnp.issubdtype(t.dtype, jnp.integer):
-            raise TypeError(f"{name}: `timesteps` must be integers (indices into the training schedule), got dtype "
-                            f"{t.dtype}.")
+        t = _integer_index(timesteps, lambda dtype: f"{name}: `timesteps` must be integers (indices into the "
+                           f"training schedule), got dtype {dtype}.")
         if x.ndim == 0 or t.size not in (1, x.shape[0]):
             raise ValueError(f"{name}: `timesteps` must hold one timestep per sample (or one for all), got shape "
                              f"{t.shape} for samples of shape {x.shape}.")
-        try:
-            values = np.asarray(t)
-        except jax.errors.TracerArrayConversionError:
-            return t
-        if values.min() < 0 or values.max() >= len(self):
-            raise ValueError(f"{name}: `timesteps` must lie in [0, num_train_timesteps={len(self)}), got "
-                             f"{values.tolist()!r}.")
-        return t
+        return _check_index_range(t, len(self), lambda values: f"{name}: `timesteps` must lie in [0, "
+                                  f"num_train_timesteps={len(self)}), got {values!r}.")
 
     def add_noise(self, original_samples: Array, noise: Array, timesteps: Array) -> Array:
         """The forward diffusion ``sqrt(abar_t) x0 + sqrt(1 - abar_t) noise`` (diffusers'
@@ -294,22 +286,34 @@ class Scheduler:
         return _expand(jnp.sqrt(abar), x.ndim) * jnp.asarray(noise) - _expand(jnp.sqrt(one - abar), x.ndim) * x
 
 
-def _step_timestep(name: str, timestep: Any, num_train: int) -> Array:
-    """``step``'s ``timestep`` as an integer array, checked where its value is known (not traced):
-    diffusers indexes ``alphas_cumprod`` with it (an IndexError for a float or out-of-range value),
-    where a JAX gather would silently clamp the index."""
-    t = jnp.asarray(timestep)
+def _integer_index(value: Any, type_error: Callable[[Any], str]) -> Array:
+    """``value`` as an integer array (an index into the training schedule); TypeError with
+    ``type_error(dtype)`` otherwise."""
+    t = jnp.asarray(value)
     if not jnp.issubdtype(t.dtype, jnp.integer):
-        raise TypeError(f"{name}.step: `timestep` must be an integer (an entry of state.timesteps), got "
-                        f"{timestep!r} of dtype {t.dtype}.")
+        raise TypeError(type_error(t.dtype))
+    return t
+
+
+def _check_index_range(t: Array, num_train: int, range_error: Callable[[list], str]) -> Array:
+    """``t``, checked to lie in ``[0, num_train)`` where its values are known (not traced): diffusers
+    indexes ``alphas_cumprod`` with it (an IndexError out of range), where a JAX gather would
+    silently clamp the index. ValueError with ``range_error(values)`` otherwise."""
     try:
         values = np.asarray(t)
     except jax.errors.TracerArrayConversionError:
         return t
     if values.size and (values.min() < 0 or values.max() >= num_train):
-        raise ValueError(f"{name}.step: `timestep` (={values.tolist()!r}) must lie in [0, num_train_timesteps="
-                         f"{num_train}).")
+        raise ValueError(range_error(values.tolist()))
     return t
+
+
+def _step_timestep(name: str, timestep: Any, num_train: int) -> Array:
+    """``step``'s ``timestep`` as an integer array, checked where its value is known (not traced)."""
+    t = _integer_index(timestep, lambda dtype: f"{name}.step: `timestep` must be an integer (an entry of "
+                       f"state.timesteps), got {timestep!r} of dtype {dtype}.")
+    return _check_index_range(t, num_train, lambda values: f"{name}.step: `timestep` (={values!r}) must lie in "
+                              f"[0, num_train_timesteps={num_train}).")
 
 
 def _leading_trailing_linspace(spacing: str, num_train: int, n: int, steps_offset: int) -> np.ndarray:
