@@ -31,12 +31,14 @@ test: $(STAMP_TEST)
 ## `make test` itself runs the machine's best level (AVX-512 where the CPU has it).
 ## Levels are torch:XLA pairs. XLA held to SSE4_2 cannot compile float16 conversions (no F16C:
 ## "Failed to materialize symbols: wrapped_convert"), so AVX is the lowest level checked.
+## jaxnn's own CPU kernels (jaxnn/_kernels) are compiled for the same level (JAXNN_KERNEL_FLAGS).
 ISA_LEVELS ?= avx2:AVX2 default:AVX
 test-isa: $(STAMP_TEST)
 	@set -e; for level in $(ISA_LEVELS); do \
 	  torch_isa=$${level%%:*}; xla_isa=$${level##*:}; \
-	  echo "== torch ATEN_CPU_CAPABILITY=$$torch_isa, XLA --xla_cpu_max_isa=$$xla_isa"; \
-	  ATEN_CPU_CAPABILITY=$$torch_isa XLA_FLAGS="--xla_cpu_max_isa=$$xla_isa" \
+	  case $$xla_isa in AVX2) cflags="-march=x86-64-v3";; AVX) cflags="-march=x86-64-v2 -mavx";; *) cflags="";; esac; \
+	  echo "== torch ATEN_CPU_CAPABILITY=$$torch_isa, XLA --xla_cpu_max_isa=$$xla_isa, kernels $$cflags"; \
+	  ATEN_CPU_CAPABILITY=$$torch_isa XLA_FLAGS="--xla_cpu_max_isa=$$xla_isa" JAXNN_KERNEL_FLAGS="$$cflags" \
 	    $(PY) -m pytest -n 2 --dist loadgroup -q; \
 	done
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from torch_ref import as_f, to_numpy, to_torch
 
 import jaxnn.functional as F
+from jaxnn.functional import _norm
 
 DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
 
@@ -94,6 +95,12 @@ def _jit(fn):
     return _JITTED[key]
 
 
+def _xla_group_norm(x, num_groups, channels_last):
+    """jaxnn's XLA implementation of group_norm (GPU/TPU, exported programs): float32 on the CPU
+    otherwise takes the kernel of jaxnn/_kernels."""
+    return _norm._group_norm_xla(x, None, None, num_groups, 1e-5, channels_last)
+
+
 KINDS = ["normal", "offset", "outlier", "heavy", "constant", "scales"]
 LN_SHAPES = [((3, 7), 1), ((2, 64), 1), ((2, 768), 1), ((1, 4096), 1), ((2, 4, 6, 10), 2), ((2, 3, 32, 8), 3)]
 GN_SHAPES = [((2, 6, 5), 3), ((2, 8, 8, 8), 4), ((1, 32, 16, 16), 8), ((1, 4, 32, 32), 1), ((2, 4, 3, 3, 3), 2)]
@@ -112,10 +119,11 @@ def test_issue_example_outlier_first():
     # the same data as one group of a (1, 1, 64, 64) group_norm, and the outlier anywhere
     for shift in (0, 1, 2047, 4095):
         xs = np.roll(x, shift).reshape(1, 1, 64, 64)
-        ours = np.asarray(F.group_norm(jnp.asarray(xs), 1))
-        assert np.abs(ours - ref_group_norm(xs, 1)).max() <= two_ulp
-        last = np.asarray(F.group_norm(jnp.asarray(np.moveaxis(xs, 1, -1)), 1, channels_last=True))
-        assert np.abs(np.moveaxis(last, -1, 1) - ref_group_norm(xs, 1)).max() <= two_ulp
+        for gn in (F.group_norm, _xla_group_norm):
+            ours = np.asarray(gn(jnp.asarray(xs), 1, channels_last=False))
+            assert np.abs(ours - ref_group_norm(xs, 1)).max() <= two_ulp
+            last = np.asarray(gn(jnp.asarray(np.moveaxis(xs, 1, -1)), 1, channels_last=True))
+            assert np.abs(np.moveaxis(last, -1, 1) - ref_group_norm(xs, 1)).max() <= two_ulp
 
 
 def test_ten_sigma_value_at_position_zero():
@@ -164,7 +172,10 @@ def test_group_norm_at_least_as_accurate_as_torch(kind, shape_g, dtype_name, cha
     theirs = to_numpy(TF.group_norm(to_torch(x), groups))
     fn = partial(F.group_norm, num_groups=groups, channels_last=channels_last)
     xin = jnp.asarray(np.moveaxis(x, 1, -1) if channels_last else x)
-    for out in (fn(xin), _jit(fn)(xin)):  # eager and compiled fusions differ
+    outs = [fn(xin), _jit(fn)(xin)]  # eager and compiled fusions differ
+    if dtype == np.float32:  # float32 runs jaxnn's CPU kernel; its XLA implementation runs elsewhere
+        outs.append(_jit(partial(_xla_group_norm, num_groups=groups, channels_last=channels_last))(xin))
+    for out in outs:
         ours = np.moveaxis(np.asarray(out), -1, 1) if channels_last else np.asarray(out)
         assert ours.dtype == np.dtype(dtype)
         assert_no_worse_than_torch(ours, theirs, ref, dtype)
@@ -227,8 +238,6 @@ def test_split_cascade_reductions(monkeypatch, kind):
     """Large partial sums are reduced as two two-output reductions (``_SPLIT_MIN``, vectorised by
     XLA's CPU backend) instead of one four-output one; forced here on small inputs: same accuracy,
     outputs and gradients within an ulp of the single-reduction path."""
-    from jaxnn.functional import _norm
-
     x = data(kind, (2, 8, 16, 16), 0, np.float32)
     x[0, 0, 0, 0] = 3000.0  # an outlier as a group's first element
     cot = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
@@ -238,7 +247,7 @@ def test_split_cascade_reductions(monkeypatch, kind):
         for last in (False, True):
             xin = jnp.asarray(np.moveaxis(x, 1, -1) if last else x)
             c = jnp.asarray(np.moveaxis(cot, 1, -1) if last else cot)
-            y, vjp = jax.vjp(jax.jit(partial(F.group_norm, num_groups=4, channels_last=last)), xin)
+            y, vjp = jax.vjp(jax.jit(partial(_xla_group_norm, num_groups=4, channels_last=last)), xin)
             out[last] = (np.asarray(y), np.asarray(vjp(c)[0]))
         out["ln"] = np.asarray(jax.jit(partial(F.layer_norm, normalized_shape=(16, 16)))(jnp.asarray(x)))
         return out
