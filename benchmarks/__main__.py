@@ -130,6 +130,7 @@ def bench_norm(quick: bool) -> str:
     import flax.linen as nn
 
     import jaxnn.functional as F
+    from jaxnn.functional import _norm
 
     shapes = [(4, 320, 64, 64), (16, 128, 64, 64)] if not quick else [(2, 32, 8, 8)]
     dev = _torch_device()
@@ -145,6 +146,9 @@ def bench_norm(quick: bool) -> str:
         t["x_last"] = t["x"].contiguous(memory_format=torch.channels_last)
         ours = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b))
         ours_last = jax.jit(lambda x, w, b: F.group_norm(x, 32, w, b, channels_last=True))
+        # jaxnn's XLA implementation: what float32 runs off the CPU (and float32 took before the kernel)
+        xla = jax.jit(lambda x, w, b: _norm._group_norm_xla(x, w, b, 32, 1e-5, False))
+        xla_last = jax.jit(lambda x, w, b: _norm._group_norm_xla(x, w, b, 32, 1e-5, True))
         flax_gn = nn.GroupNorm(num_groups=32, epsilon=1e-5)
         fparams = flax_gn.init(jax.random.key(0), jx_last)
         flax_fn = jax.jit(lambda x: flax_gn.apply(fparams, x))
@@ -162,19 +166,22 @@ def bench_norm(quick: bool) -> str:
             {
                 "ours": jax_call(ours, jx, jw, jb),
                 "ours_last": jax_call(ours_last, jx_last, jw, jb),
+                "xla": jax_call(xla, jx, jw, jb),
+                "xla_last": jax_call(xla_last, jx_last, jw, jb),
                 "torch": torch_gn("x"),
                 "torch_last": torch_gn("x_last"),
                 "flax": jax_call(flax_fn, jx_last),
                 "copy": jax_call(copy, jx),
             },
-            repeats=20 if not quick else 3,
+            repeats=40 if not quick else 3,
+            block=4,  # torch's spinning OpenMP threads slow the next XLA call (see _timing)
         )
         tj, tjl, tt, ttl, tf, tc = (ms[k] for k in ("ours", "ours_last", "torch", "torch_last", "flax", "copy"))
-        rows.append([str(shape), tj, tjl, tt, ttl, tf, tc, f"{tj / tt:.2f}", f"{tjl / ttl:.2f}", f"{tj / tc:.2f}",
-                     f"{tf / ttl:.2f}"])
-    header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "torch ms", "torch channels_last ms",
-              "flax.linen (NHWC) ms", "copy floor ms", "jaxnn/torch NCHW", "jaxnn/torch NHWC", "jaxnn NCHW/copy",
-              "flax/torch NHWC"]
+        rows.append([str(shape), tj, tjl, ms["xla"], ms["xla_last"], tt, ttl, tf, tc, f"{tj / tt:.2f}",
+                     f"{tjl / ttl:.2f}", f"{tj / tc:.2f}", f"{tf / ttl:.2f}"])
+    header = ["input, G=32", "jaxnn NCHW ms", "jaxnn NHWC ms", "jaxnn XLA impl NCHW ms", "jaxnn XLA impl NHWC ms",
+              "torch ms", "torch channels_last ms", "flax.linen (NHWC) ms", "copy floor ms", "jaxnn/torch NCHW",
+              "jaxnn/torch NHWC", "jaxnn NCHW/copy", "flax/torch NHWC"]
     out = table("group_norm forward (float32)", header, rows)
 
     rows = []

@@ -23,37 +23,43 @@ def median_ms(fn: Callable[[], Any], *, repeats: int = 15, warmup: int = 3, min_
     return statistics.median(times)
 
 
-def median_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15, warmup: int = 2) -> dict[str, float]:
+def median_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15, warmup: int = 2,
+                          block: int = 1) -> dict[str, float]:
     """Median ms of each function, measured round-robin (A, B, C, A, B, C, ...).
 
     On a shared, noisy machine, drift (other load, thermal state, a neighbour's spinning threads)
     then hits every implementation alike, so ratios between them are far more stable than when
-    each is timed in its own block.
+    each is timed in its own block. ``block > 1``: see :func:`_interleaved`.
     """
+    return {name: statistics.median(ts) for name, ts in _interleaved(fns, repeats, warmup, block).items()}
+
+
+def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, block: int) -> dict[str, list[float]]:
+    """``repeats`` timings of each function, round-robin. With ``block > 1`` each turn runs a
+    function ``block + 1`` times and keeps the last ``block``: the first call after a switch pays
+    for the previous library's threads (torch's OpenMP workers spin-wait after each op and take a
+    core from XLA's next call: +1 ms on a 2-core machine, measured), which neither library pays
+    in a program that uses only one of them."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
+    turns = repeats if block == 1 else -(-repeats // block)
+    for _ in range(turns):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+            if block > 1:
+                fn()
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
 
 
-def stats_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15,
-                         warmup: int = 2) -> dict[str, tuple[float, float, float]]:
+def stats_ms_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int = 15, warmup: int = 2,
+                         block: int = 1) -> dict[str, tuple[float, float, float]]:
     """(min, median, max) ms of each function, measured round-robin as in ``median_ms_interleaved``."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
+    times = _interleaved(fns, repeats, warmup, block)
     return {name: (min(ts), statistics.median(ts), max(ts)) for name, ts in times.items()}
 
 
