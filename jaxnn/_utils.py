@@ -63,6 +63,14 @@ def check_float(x: Any, name: str) -> None:
         raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}.")
 
 
+def check_real_float(x: Any, name: str) -> None:
+    """Require a real floating array: torch's normalisation kernels have no complex version
+    (NotImplementedError there; a TypeError here)."""
+    check_float(x, name)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"`{name}` must have a real floating dtype, got {x.dtype} (torch has no complex kernel).")
+
+
 def check_same_dtype(x: Any, other: Any, name: str, ref: str = "input") -> None:
     """torch refuses mixed dtypes between input and parameters; so does jaxnn (no silent upcast)."""
     if other is not None and other.dtype != x.dtype:

@@ -50,9 +50,9 @@ def test_the_kernel_is_what_runs_on_the_cpu():
     assert "jaxnn_group_norm_f32" in _hlo(partial(F.group_norm, num_groups=3, channels_last=True), x)
     # not for other dtypes, and not in programs lowered for serialisation
     assert "jaxnn_group_norm_f32" not in _hlo(partial(F.group_norm, num_groups=2), x.astype(jnp.bfloat16))
-    # differentiated programs: the XLA implementation for value and derivatives
-    assert "jaxnn_group_norm_f32" not in _hlo(jax.grad(lambda v: jnp.sum(F.group_norm(v, 2))), x)
-    assert "jaxnn_group_norm_f32" not in _hlo(lambda v: jax.jvp(partial(F.group_norm, num_groups=2), (v,), (v,)), x)
+    # differentiated programs too: the derivatives use the kernel's statistics
+    assert "jaxnn_group_norm_f32" in _hlo(jax.grad(lambda v: jnp.sum(F.group_norm(v, 2))), x)
+    assert "jaxnn_group_norm_f32" in _hlo(lambda v: jax.jvp(partial(F.group_norm, num_groups=2), (v,), (v,)), x)
     exported = jax.export.export(jax.jit(partial(F.group_norm, num_groups=2)))(x)
     assert "jaxnn_group_norm_f32" not in exported.mlir_module()
     np.testing.assert_allclose(exported.call(x), F.group_norm(x, 2), rtol=0, atol=1e-6)
@@ -116,6 +116,58 @@ def test_random_configurations(n, groups, cg, spatial, channels_last, eps, affin
     assert np.abs(ours - ref).max() <= np.abs(theirs - ref).max() + slack
 
 
+def _ref_any(x, groups):
+    x64 = x.astype(np.float64)
+    g = x64.reshape(x.shape[0], groups, -1)
+    return ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_extreme_magnitudes_are_right(channels_last):
+    """Squares that overflow float32 (torch: 0), std near float32's range (torch: nan), spans that
+    overflow x - mean in float32: the kernel's float64 statistics and its double output path give
+    the float64 result. (jaxnn's XLA implementation, like torch, is limited by float32 squares.)"""
+    cases = [
+        (np.array([1e20, 1.0, 2.0, 3.0] * 5, np.float32).reshape(1, 4, 5), 2),
+        ((np.random.default_rng(0).standard_normal((1, 2, 64)) * 1e38).astype(np.float32), 1),
+        (np.array([[[3e38, 3e38], [3e38, -3e38]]], np.float32), 1),
+        (np.concatenate([np.full(999, -3e38), [3e38]]).astype(np.float32).reshape(1, 2, 500), 2),
+        ((np.random.default_rng(1).standard_normal((2, 4, 9)) * 1e-30).astype(np.float32), 2),
+    ]
+    for x, g in cases:
+        xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if channels_last else x
+        y = np.asarray(F.group_norm(jnp.asarray(xin), g, channels_last=channels_last))
+        y = np.moveaxis(y, -1, 1) if channels_last else y
+        ref = _ref_any(x, g)
+        np.testing.assert_allclose(y, ref, rtol=0, atol=4 * 2 ** -23 * np.abs(ref).max())
+
+
+def test_eps_rules():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32))
+    # a traced eps works (the XLA implementation), as it does for other dtypes
+    traced = jax.jit(lambda v, e: F.group_norm(v, 2, eps=e))(x, 1e-3)
+    np.testing.assert_allclose(traced, F.group_norm(x, 2, eps=1e-3), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(F.group_norm(x, 2, eps=np.float32(0.5)), F.group_norm(x, 2, eps=0.5), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(F.group_norm(x, 2, eps=1), F.group_norm(x, 2, eps=1.0), rtol=0, atol=0)
+    for bad in ("1", None, [1e-5]):
+        with pytest.raises(TypeError, match="`eps` must be a float"):
+            F.group_norm(x, 2, eps=bad)
+    with pytest.raises(TypeError, match="real floating dtype"):
+        F.group_norm(x.astype(jnp.complex64), 2)
+    with pytest.raises(TypeError, match="real floating dtype"):
+        F.layer_norm(x.astype(jnp.complex64), 3)
+
+
+@pytest.mark.parametrize("shape_g", [((64, 8, 8, 64), 8), ((3, 2, 2, 4), 2), ((1, 300, 40000), 1)], ids=str)
+def test_channels_last_many_small_samples_and_wide_channels(shape_g):
+    """Channels last: small samples are spread over the threads whole; a very wide C keeps few blocks."""
+    shape, g = shape_g
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    y = np.asarray(jax.jit(lambda v: F.group_norm(v, g, channels_last=True))(jnp.asarray(x)))
+    ref = np.moveaxis(_ref_any(np.ascontiguousarray(np.moveaxis(x, -1, 1)), g), 1, -1)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=4 * 2 ** -23 * np.abs(ref).max())
+
+
 def test_nonfinite_values_poison_their_group_only():
     x = np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32)
     for pos, value in (((0, 0, 0, 0), np.inf), ((0, 1, 2, 2), -np.inf), ((1, 3, 4, 4), np.nan)):
@@ -127,26 +179,45 @@ def test_nonfinite_values_poison_their_group_only():
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)  # nan == nan here
 
 
-def test_gradients_and_forward_mode_are_the_xla_paths():
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape_g", [((2, 6, 4, 4), 3), ((3, 8, 5), 4), ((1, 4, 3, 2, 2), 2), ((2, 3, 7), 3)], ids=str)
+def test_derivatives_match_torch_and_the_xla_autodiff(shape_g, channels_last):
+    """The analytic derivatives (custom_jvp from the kernel's statistics) against torch's autograd
+    and against autodiff of the XLA implementation: vjp, jvp, and second order."""
+    shape, g = shape_g
     r = np.random.default_rng(1)
-    x, w, b = (jnp.asarray(r.standard_normal(s).astype(np.float32)) for s in ((2, 6, 4, 4), (6,), (6,)))
-    cot = jnp.asarray(r.standard_normal((2, 6, 4, 4)).astype(np.float32))
-    ours = jax.vjp(lambda *a: F.group_norm(a[0], 3, a[1], a[2]), x, w, b)[1](cot)
-    xla = jax.vjp(lambda *a: _xla(a[0], 3, a[1], a[2]), x, w, b)[1](cot)
-    for a, e in zip(ours, xla, strict=True):
-        np.testing.assert_array_equal(a, e)
-    tx = torch.tensor(np.asarray(x), requires_grad=True)
-    tw, tb = torch.tensor(np.asarray(w), requires_grad=True), torch.tensor(np.asarray(b), requires_grad=True)
-    TF.group_norm(tx, 3, tw, tb).backward(torch.tensor(np.asarray(cot)))
-    for a, t in zip(ours, (tx, tw, tb), strict=True):
-        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-5, atol=1e-5)
-    # forward mode, and a second derivative through the custom_jvp
-    _, tangent = jax.jvp(lambda v: F.group_norm(v, 3), (x,), (cot,))
-    _, tangent_xla = jax.jvp(lambda v: _xla(v, 3), (x,), (cot,))
-    np.testing.assert_array_equal(tangent, tangent_xla)
-    hvp = jax.grad(lambda v: jnp.sum(jax.grad(lambda u: jnp.sum(F.group_norm(u, 3) ** 3))(v) * cot))(x)
-    hvp_xla = jax.grad(lambda v: jnp.sum(jax.grad(lambda u: jnp.sum(_xla(u, 3) ** 3))(v) * cot))(x)
-    np.testing.assert_allclose(hvp, hvp_xla, rtol=1e-5, atol=1e-4)
+    x, cot = (r.standard_normal(shape).astype(np.float32) * 2 + 0.5 for _ in range(2))
+    w, b = (r.standard_normal(shape[1]).astype(np.float32) for _ in range(2))
+    to = (lambda a: np.ascontiguousarray(np.moveaxis(a, 1, -1))) if channels_last else (lambda a: a)
+    back = (lambda a: np.moveaxis(np.asarray(a), -1, 1)) if channels_last else np.asarray
+    args = (jnp.asarray(to(x)), jnp.asarray(w), jnp.asarray(b))
+
+    def ours(x, w, b):
+        return F.group_norm(x, g, w, b, channels_last=channels_last)
+
+    def xla(x, w, b):
+        return _xla(x, g, w, b, channels_last)
+
+    grads = jax.vjp(ours, *args)[1](jnp.asarray(to(cot)))
+    grads_xla = jax.vjp(xla, *args)[1](jnp.asarray(to(cot)))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    TF.group_norm(tx, g, tw, tb).backward(torch.tensor(cot))
+    for a, e, t in zip(grads, grads_xla, (tx, tw, tb), strict=True):
+        a = back(a) if a.ndim > 1 else np.asarray(a)
+        e = back(e) if e.ndim > 1 else np.asarray(e)
+        tol = 4e-6 * max(1.0, float(np.abs(t.grad.numpy()).max()))
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=0, atol=tol)
+        np.testing.assert_allclose(a, e, rtol=0, atol=tol)
+    tangents = tuple(jnp.asarray(r.standard_normal(a.shape).astype(np.float32)) for a in args)
+    t_ours, t_xla = jax.jvp(ours, args, tangents)[1], jax.jvp(xla, args, tangents)[1]
+    np.testing.assert_allclose(t_ours, t_xla, rtol=0, atol=4e-6 * float(np.abs(t_xla).max()))
+
+    def second(f):
+        inner = jax.grad(lambda u: jnp.sum(f(u, args[1], args[2]) ** 3))
+        return jax.grad(lambda v: jnp.sum(inner(v) * args[0]))(args[0])
+
+    h_ours, h_xla = second(ours), second(xla)
+    np.testing.assert_allclose(h_ours, h_xla, rtol=0, atol=1e-5 * float(np.abs(h_xla).max()))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -201,6 +272,13 @@ def test_build_cache_and_fallback(tmp_path):
     # no working compiler: one warning, then the XLA implementation
     broken = _run(CHECK, JAXNN_KERNEL_CACHE=str(tmp_path / "other"), CXX="false")
     assert broken.stdout.split() == ["xla", "warned", "True"], broken.stderr[-3000:]
+    # a CXX that does not run, or writes nothing, is not silently replaced: a warning, then XLA
+    for cxx in ("no-such-compiler-here", "echo"):
+        odd = _run(CHECK, JAXNN_KERNEL_CACHE=str(tmp_path / cxx), CXX=cxx)
+        assert odd.stdout.split() == ["xla", "warned", "True"], odd.stderr[-3000:]
+    # CXX with arguments (as `ccache g++`)
+    wrapped = _run(CHECK, JAXNN_KERNEL_CACHE=str(tmp_path / "wrapped"), CXX="env c++")
+    assert wrapped.stdout.split() == ["kernel", "quiet", "True"], wrapped.stderr[-3000:]
     # switched off: the XLA implementation, no warning, nothing built
     off = _run(CHECK, JAXNN_KERNEL_CACHE=str(tmp_path / "off"), JAXNN_CPU_KERNELS="0", CXX="false")
     assert off.stdout.split() == ["xla", "quiet", "True"], off.stderr[-3000:]

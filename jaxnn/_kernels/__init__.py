@@ -22,6 +22,7 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -55,11 +56,16 @@ def _cache_dir() -> Path:
     return Path(base) / "jaxnn" / "kernels"
 
 
-def _compiler() -> str | None:
-    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if name and shutil.which(name):
-            return name
-    return None
+def _compiler() -> list[str]:
+    """``$CXX`` as a command (it may carry arguments: ``ccache g++``), else the first of c++, g++,
+    clang++ on the PATH. A ``$CXX`` that does not run fails the build (and warns): it is not
+    silently replaced by another compiler."""
+    if os.environ.get("CXX", "").strip():
+        return shlex.split(os.environ["CXX"])
+    for name in ("c++", "g++", "clang++"):
+        if shutil.which(name):
+            return [name]
+    raise RuntimeError("no C++ compiler found (set CXX, or install g++ or clang++)")
 
 
 def _cpu_fingerprint() -> str:
@@ -86,14 +92,12 @@ def _build(name: str) -> Path:
     source_file, _ = _KERNELS[name]
     source = _HERE / source_file
     cxx = _compiler()
-    if cxx is None:
-        raise RuntimeError("no C++ compiler found (set CXX, or install g++ or clang++)")
-    version = _run([cxx, "--version"]).stdout
+    version = _run([*cxx, "--version"]).stdout
     include = jax.ffi.include_dir()
     key = hashlib.sha256(
         b"\0".join(
             s.encode() if isinstance(s, str) else s
-            for s in (source.read_bytes(), jaxlib.__version__, cxx, version, _cpu_fingerprint(),
+            for s in (source.read_bytes(), jaxlib.__version__, " ".join(cxx), version, _cpu_fingerprint(),
                       os.environ.get("JAXNN_KERNEL_FLAGS", ""), "v1")
         )
     ).hexdigest()[:20]
@@ -102,7 +106,7 @@ def _build(name: str) -> Path:
     if out.exists():
         return out
     cache.mkdir(parents=True, exist_ok=True)
-    base = [cxx, "-O3", "-std=c++17", "-shared", "-fPIC", "-I", include, str(source)]
+    base = [*cxx, "-O3", "-std=c++17", "-shared", "-fPIC", "-I", include, str(source)]
     # JAXNN_KERNEL_FLAGS replaces -march=native (make test-isa holds the kernels to older ISAs)
     flags = os.environ.get("JAXNN_KERNEL_FLAGS", "").split()
     tries = [flags] if flags else [["-march=native"], []]
@@ -114,11 +118,11 @@ def _build(name: str) -> Path:
         errors = []
         for flags in tries:  # -march=native is refused by some compilers/targets: then the default
             proc = _run([*base, *flags, "-o", tmp])
-            if proc.returncode == 0:
+            if proc.returncode == 0 and os.path.getsize(tmp) > 0:
                 os.replace(tmp, out)
                 return out
-            errors.append(proc.stderr.strip()[-2000:])
-        raise RuntimeError(f"{cxx} failed:\n" + "\n".join(errors))
+            errors.append(proc.stderr.strip()[-2000:] or f"exit status {proc.returncode}, no library written")
+        raise RuntimeError(f"{' '.join(cxx)} failed:\n" + "\n".join(errors))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -130,7 +134,11 @@ def _load(name: str) -> bool:
         return False
     try:
         path = _build(name)
-        lib = ctypes.cdll.LoadLibrary(str(path))
+        try:
+            lib = ctypes.cdll.LoadLibrary(str(path))
+        except OSError:
+            path.unlink(missing_ok=True)  # a damaged cache entry: build it again, once
+            lib = ctypes.cdll.LoadLibrary(str(_build(name)))
         for target, symbol in _KERNELS[name][1]:
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
     except Exception as e:  # noqa: BLE001 - any failure means: use the XLA implementation

@@ -23,7 +23,8 @@
 //      contiguous run of C/G * S values.
 //   1: x is (..., N, S, C) (channels last).
 // weight and bias are (..., C) with the leading dimensions either absent (size 1) or equal to x's
-// leading ones (vmap's broadcast_all). y has x's shape.
+// leading ones (vmap). Outputs: y, x's shape; stats (..., N, G, 3): each group's mean as an
+// unevaluated sum hi + lo of float32 values, and 1 / sqrt(var + eps).
 
 #include <algorithm>
 #include <atomic>
@@ -108,13 +109,28 @@ inline void ShiftedSums(const float* x, int64_t m, double k, double& s1, double&
   }
 }
 
-// mean and 1 / sqrt(var + eps) from the shifted sums of m values.
-inline void Finish(double s1, double s2, int64_t m, double k, double eps, double& mean, double& rstd) {
+// The group's statistics from its shifted sums. `float_ok`: whether the float32 output formula
+// (Params) is safe for the group: no value's x - hi can overflow (|x - mean| <= sqrt(m * var):
+// one squared deviation is at most their sum) and the float32 scale of any finite weight stays a
+// normal number; otherwise (data near float32's range, std above ~1e37 or below ~1e-38 with
+// eps 0) the output is computed in double (AffineRunD; channels last: the sample in double),
+// rounded once.
+struct Stats {
+  double mean, rstd;
+  bool float_ok;
+};
+
+inline Stats Finish(double s1, double s2, int64_t m, double k, double eps) {
   const double md = s1 / static_cast<double>(m);
   const double var = std::max(s2 / static_cast<double>(m) - md * md, 0.0);
-  mean = k + md;
-  rstd = 1.0 / std::sqrt(var + eps);
+  const double mean = k + md, rstd = 1.0 / std::sqrt(var + eps);
+  const bool float_ok = std::fabs(mean) + std::sqrt(static_cast<double>(m) * var) < 0x1p126 && rstd < 0x1p100 &&
+                        rstd > 0x1p-100;
+  return {mean, rstd, float_ok};
 }
+
+// Whether one channel's float32 parameters are usable (a weight of 0 gives scale 0: fine).
+inline bool ScaleOk(double scale) { return scale == 0.0 || (std::fabs(scale) >= 0x1p-125 && std::fabs(scale) < 0x1p126); }
 
 // One output value: ((x - hi) - lo) * scale + shift in float32. mean = hi + lo (hi its float32
 // rounding): x - hi is exact for x near the mean (Sterbenz), so data with |mean| >> std keeps
@@ -129,6 +145,14 @@ inline Params MakeParams(double mean, double rstd, double w, double b) {
 }
 
 typedef float V8f __attribute__((vector_size(32)));
+
+// The statistics for the derivatives: mean as hi + lo (float32 each) and rstd.
+inline void WriteStats(float* out, double mean, double rstd) {
+  const float hi = static_cast<float>(mean);
+  out[0] = hi;
+  out[1] = static_cast<float>(mean - hi);
+  out[2] = static_cast<float>(rstd);
+}
 
 // Streaming (non-temporal) stores skip reading each output cache line before writing it: for
 // outputs larger than the caches a third less memory traffic. Where the target has no such
@@ -155,6 +179,11 @@ inline void StreamFence() {
 }
 
 inline bool Aligned32(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 31) == 0; }
+
+// y = (x - mean) * scale + shift in double, rounded once: the safe path for extreme groups.
+inline void AffineRunD(const float* x, float* y, int64_t m, double mean, double scale, double shift) {
+  for (int64_t i = 0; i < m; ++i) y[i] = static_cast<float>((static_cast<double>(x[i]) - mean) * scale + shift);
+}
 
 // y = ((x - hi) - lo) * scale + shift over a run of m values, one set of parameters.
 inline void AffineRun(const float* x, float* y, int64_t m, Params p, bool stream) {
@@ -194,8 +223,8 @@ int64_t Threads(ffi::ThreadPool& pool, int64_t bytes) {
 constexpr int64_t kStreamBytes = int64_t{4} << 20;  // stream outputs larger than ~an L2 cache
 
 ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> weight,
-                         ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t groups,
-                         double eps, bool channels_last) {
+                         ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y,
+                         ffi::ResultBuffer<ffi::F32> stats, int64_t groups, double eps, bool channels_last) {
   auto dims = x.dimensions();
   if (dims.size() < 3) return ffi::Error::InvalidArgument("jaxnn group_norm kernel: x must have rank >= 3");
   const int64_t c = channels_last ? dims[dims.size() - 1] : dims[dims.size() - 2];
@@ -206,6 +235,8 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
   auto wdims = weight.dimensions();
   if (wdims.size() == 0 || wdims[wdims.size() - 1] != c || weight.element_count() != bias.element_count())
     return ffi::Error::InvalidArgument("jaxnn group_norm kernel: bad weight/bias shape");
+  if (static_cast<int64_t>(stats->element_count()) != n * groups * 3)
+    return ffi::Error::InvalidArgument("jaxnn group_norm kernel: bad stats shape");
   if (n == 0 || c == 0 || s == 0) return ffi::Error::Success();
   const int64_t wrows = static_cast<int64_t>(weight.element_count()) / c;
   if (wrows <= 0 || n % wrows != 0) return ffi::Error::InvalidArgument("jaxnn group_norm kernel: bad weight rows");
@@ -216,6 +247,7 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
   const float* wp = weight.typed_data();
   const float* bp = bias.typed_data();
   float* yp = y->typed_data();
+  float* st = stats->typed_data();  // per (n, g): the mean as hi + lo, and rstd
   const int64_t bytes = n * c * s * static_cast<int64_t>(sizeof(float));
   const int64_t threads = Threads(pool, bytes);
   const bool stream = bytes >= kStreamBytes;
@@ -228,12 +260,19 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
       const float* xr = xp + row * m;
       float* yr = yp + row * m;
       const double k = xr[0];
-      double s1 = 0, s2 = 0, mean, rstd;
+      double s1 = 0, s2 = 0;
       ShiftedSums(xr, m, k, s1, s2);
-      Finish(s1, s2, m, k, eps, mean, rstd);
+      const Stats t = Finish(s1, s2, m, k, eps);
+      WriteStats(st + row * 3, t.mean, t.rstd);
       const float* w = wp + (ni / per_wrow) * c + g * cg;
       const float* b = bp + (ni / per_wrow) * c + g * cg;
-      for (int64_t j = 0; j < cg; ++j) AffineRun(xr + j * s, yr + j * s, s, MakeParams(mean, rstd, w[j], b[j]), stream);
+      for (int64_t j = 0; j < cg; ++j) {
+        const double scale = t.rstd * static_cast<double>(w[j]);
+        if (t.float_ok && ScaleOk(scale))
+          AffineRun(xr + j * s, yr + j * s, s, MakeParams(t.mean, t.rstd, w[j], b[j]), stream);
+        else
+          AffineRunD(xr + j * s, yr + j * s, s, t.mean, scale, static_cast<double>(b[j]));
+      }
       if (stream) StreamFence();
     });
     return ffi::Error::Success();
@@ -241,19 +280,22 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
 
   // Channels last, one sample at a time (its input then stays in the last-level cache between
   // the passes): pass 1 sums each channel over blocks of positions (channels as vector lanes),
-  // the blocks' sums are combined per group, pass 2 writes.
+  // the blocks' sums are combined per group, pass 2 writes. Samples under 1 MiB are instead
+  // spread over the threads whole, one sample per item.
+  const int64_t sample_bytes = s * c * static_cast<int64_t>(sizeof(float));
+  const bool by_sample = n > 1 && sample_bytes < (int64_t{1} << 20);
+  const int64_t inner_threads = by_sample ? 1 : std::max<int64_t>(std::min(threads, sample_bytes >> 18), 1);
   const int64_t block_target = std::max<int64_t>(1, (int64_t{1} << 15) / c);  // ~128 KiB of input
-  const int64_t blocks = (s + block_target - 1) / block_target;
+  // at most 4 blocks per thread: the per-block sums (2 * c doubles each) stay small for any c
+  const int64_t blocks = std::min((s + block_target - 1) / block_target, 4 * inner_threads);
   const int64_t block = (s + blocks - 1) / blocks;
-  const int64_t sample_threads = std::max<int64_t>(std::min(threads, (s * c * int64_t{4}) >> 18), 1);
-  std::vector<double> shift_k(static_cast<size_t>(c));  // each channel's group shift
-  std::vector<double> part(static_cast<size_t>(blocks * 2 * c));
-  std::vector<float> prm(static_cast<size_t>(4 * c));  // AffineRow's parameters per channel
-  for (int64_t ni = 0; ni < n; ++ni) {
+  auto sample = [&](int64_t ni) {
     const float* xn = xp + ni * s * c;
     float* yn = yp + ni * s * c;
+    std::vector<double> shift_k(static_cast<size_t>(c));  // each channel's group shift
     for (int64_t ch = 0; ch < c; ++ch) shift_k[ch] = xn[(ch / cg) * cg];
-    ParallelFor(pool, blocks, sample_threads, [&](int64_t bi) {
+    std::vector<double> part(static_cast<size_t>(blocks * 2 * c));
+    ParallelFor(pool, blocks, inner_threads, [&](int64_t bi) {
       const int64_t s0 = bi * block, se = std::min(s, s0 + block);
       const double* k = shift_k.data();
       double* p1 = part.data() + bi * 2 * c;
@@ -270,6 +312,9 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
     });
     const float* w = wp + (ni / per_wrow) * c;
     const float* b = bp + (ni / per_wrow) * c;
+    std::vector<float> prm(static_cast<size_t>(4 * c));  // AffineRow's parameters, structure of arrays
+    std::vector<double> dprm(static_cast<size_t>(3 * c));  // the double path: mean, scale, shift
+    bool float_ok = true;
     for (int64_t g = 0; g < groups; ++g) {
       double s1 = 0, s2 = 0;
       for (int64_t bi = 0; bi < blocks; ++bi) {
@@ -279,23 +324,41 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
           s2 += p1[c + j];
         }
       }
-      double mean, rstd;
-      Finish(s1, s2, m, shift_k[g * cg], eps, mean, rstd);
+      const Stats t = Finish(s1, s2, m, shift_k[g * cg], eps);
+      WriteStats(st + (ni * groups + g) * 3, t.mean, t.rstd);
       for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
-        const Params p = MakeParams(mean, rstd, w[j], b[j]);
+        const Params p = MakeParams(t.mean, t.rstd, w[j], b[j]);
         prm[j] = p.hi;
         prm[c + j] = p.lo;
         prm[2 * c + j] = p.scale;
         prm[3 * c + j] = p.shift;
+        dprm[j] = t.mean;
+        dprm[c + j] = t.rstd * static_cast<double>(w[j]);
+        dprm[2 * c + j] = static_cast<double>(b[j]);
+        float_ok = float_ok && t.float_ok && ScaleOk(dprm[c + j]);
       }
     }
-    ParallelFor(pool, blocks, sample_threads, [&](int64_t bi) {
+    ParallelFor(pool, blocks, inner_threads, [&](int64_t bi) {
       const int64_t s0 = bi * block, se = std::min(s, s0 + block);
       const float* pr = prm.data();
-      for (int64_t si = s0; si < se; ++si)
-        AffineRow(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
+      const double* dp = dprm.data();
+      for (int64_t si = s0; si < se; ++si) {
+        if (float_ok) {
+          AffineRow(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
+        } else {  // a group with extreme statistics: this sample in double
+          const float* x = xn + si * c;
+          float* y = yn + si * c;
+          for (int64_t ch = 0; ch < c; ++ch)
+            y[ch] = static_cast<float>((static_cast<double>(x[ch]) - dp[ch]) * dp[c + ch] + dp[2 * c + ch]);
+        }
+      }
       if (stream) StreamFence();
     });
+  };
+  if (by_sample) {
+    ParallelFor(pool, n, threads, sample);
+  } else {
+    for (int64_t ni = 0; ni < n; ++ni) sample(ni);
   }
   return ffi::Error::Success();
 }
@@ -308,6 +371,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxnnGroupNormF32, GroupNormImpl,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("groups")
                                   .Attr<double>("eps")

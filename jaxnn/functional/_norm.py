@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal
@@ -17,7 +18,15 @@ from jax import lax
 from jax.interpreters import batching, mlir
 
 from .. import _kernels
-from .._utils import check_float, check_norm_param_dtype, check_same_dtype, is_int, shape_str, stat_dtype
+from .._utils import (
+    check_float,
+    check_norm_param_dtype,
+    check_real_float,
+    check_same_dtype,
+    is_int,
+    shape_str,
+    stat_dtype,
+)
 
 
 def _lead(p: jax.Array, ndim: int) -> jax.Array:
@@ -170,7 +179,7 @@ def _moments_jvp(layout, primals, tangents):
     return _moments(d, layout), _group_sums((t, 2 * d * t), layout, _PLAIN)
 
 
-def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
+def _normalize(x: jax.Array, layout: _Layout, eps: float, stats: bool = False) -> Any:
     """``(x - mean) / sqrt(var + eps)`` over each group of ``layout`` (biased variance).
 
     Two passes, as robust statistics code does. A plain sum gives a shift ``c`` close to the
@@ -192,8 +201,10 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     rounded ``c``, so the correction ``E[d]`` was for a different shift (on CPUs with FMA: up to
     half an ulp of the mean, 5e-4 at mean 1e4; measured), and a constant row's mean missed the
     row's value by an ulp.
+
+    With ``stats=True`` also the statistics, per group with kept dimensions: ``(y, hi, lo, rstd)``.
     """
-    if x.size == 0:
+    if x.size == 0 and not stats:
         return x
     n = x.shape[1] * x.shape[3] if layout == "strided" else x.shape[1]
     count = lax.optimization_barrier(jnp.asarray(n, x.dtype))
@@ -207,7 +218,8 @@ def _normalize(x: jax.Array, layout: _Layout, eps: float) -> jax.Array:
     var = jnp.maximum(s2 / count - mean_d * mean_d, 0.0)
     rstd = 1.0 / jnp.sqrt(var + eps)
     hi, lo = _two_sum(c, mean_d)
-    return ((x - hi) - lo) * rstd
+    y = ((x - hi) - lo) * rstd
+    return (y, hi, lo, rstd) if stats else y
 
 
 def _normalized_shape(normalized_shape: Any, input: Any) -> tuple[int, ...]:
@@ -271,16 +283,16 @@ def group_norm(
       call): each group's statistics in one float64 pass shifted by its first value, then its
       output while the group is in cache, as torch's kernel does. Elsewhere (GPU/TPU, other
       dtypes, programs partitioned over several devices, ``jax.export``) the XLA implementation:
-      error-compensated shifted moments in the input's statistics dtype; also for value and
-      derivatives in differentiated programs. Both are at least as accurate as torch's against
-      float64.
+      error-compensated shifted moments in the input's statistics dtype. Both are at least as
+      accurate as torch's against float64. float32 derivatives use the analytic formula with
+      the per-group statistics (torch's backward), other dtypes autodiff of the XLA ops.
 
     Differences from Flax:
       flax's GroupNorm defaults to ``epsilon=1e-6`` (torch 1e-5), works channels-last only, and
       with ``use_fast_variance=True`` computes ``E[x^2] - E[x]^2``, which loses all precision when
       ``|mean| >> std``. jaxnn uses shifted moments (see the stress tests).
     """
-    check_float(input, "input")
+    check_real_float(input, "input")
     if input.ndim < 2:
         raise ValueError(f"`input` must have at least 2 dimensions (N, C, *), got shape {shape_str(input.shape)}.")
     if not is_int(num_groups) or num_groups <= 0:
@@ -306,12 +318,23 @@ def group_norm(
             f"{shape_str(input.shape)} with `num_groups`={num_groups} (torch's rule)."
         )
     x = jnp.asarray(input)
-    if x.dtype == jnp.float32 and x.size:
+    static_eps = _check_eps(eps)
+    if x.dtype == jnp.float32 and x.size and static_eps:
         ones = jnp.ones((c,), x.dtype)
         w = ones if weight is None else jnp.asarray(weight, x.dtype)
         b = jnp.zeros_like(ones) if bias is None else jnp.asarray(bias, x.dtype)
         return _group_norm_f32(x, w, b, num_groups, float(eps), channels_last)
     return _group_norm_xla(x, weight, bias, num_groups, eps, channels_last)
+
+
+def _check_eps(eps: Any) -> bool:
+    """torch's rule for ``eps`` (a real number; a TypeError otherwise); True when it is a Python or
+    NumPy number, False for a JAX array (a traced ``eps`` takes the XLA implementation)."""
+    if isinstance(eps, jax.Array) and eps.ndim == 0 and jnp.issubdtype(eps.dtype, jnp.floating):
+        return False
+    if isinstance(eps, numbers.Real) and not isinstance(eps, jax.Array):
+        return True
+    raise TypeError(f"`eps` must be a float, got {eps!r} of type {type(eps).__name__}.")
 
 
 def _group_norm_xla(
@@ -346,23 +369,33 @@ def _group_norm_xla(
 # (*L, C) (per-sample parameters, from vmap).
 
 
-def _group_norm_kernel_call(x, weight, bias, *, num_groups: int, eps: float, channels_last: bool) -> jax.Array:
+def _group_norm_kernel_call(x, weight, bias, *, num_groups: int, eps: float, channels_last: bool) -> tuple:
     """The CPU kernel: one pass per group for its statistics (in float64, shifted by the group's first
-    element) and its output while the group is in cache."""
-    call = jax.ffi.ffi_call("jaxnn_group_norm_f32", jax.ShapeDtypeStruct(x.shape, x.dtype))
-    return call(x, weight, bias, groups=np.int64(num_groups), eps=np.float64(eps), channels_last=bool(channels_last))
+    element) and its output while the group is in cache. Returns ``(y, stats)``."""
+    stats = jax.ShapeDtypeStruct(x.shape[:-2] + (num_groups, 3), x.dtype)
+    call = jax.ffi.ffi_call("jaxnn_group_norm_f32", (jax.ShapeDtypeStruct(x.shape, x.dtype), stats))
+    y, stats = call(x, weight, bias, groups=np.int64(num_groups), eps=np.float64(eps), channels_last=channels_last)
+    return y, stats
 
 
-def _group_norm_xla_call(x, weight, bias, *, num_groups: int, eps: float, channels_last: bool) -> jax.Array:
-    """The primitive's operands through :func:`_group_norm_xla` (parameters per leading index)."""
+def _group_norm_xla_call(x, weight, bias, *, num_groups: int, eps: float, channels_last: bool) -> tuple:
+    """The primitive's operands through :func:`_normalize`: ``(y, stats)``, parameters per leading index."""
     flat = x.reshape((-1,) + x.shape[-2:])
-    y = _group_norm_xla(flat, None, None, num_groups, eps, channels_last).reshape(x.shape)
+    r = flat.shape[0]
+    if channels_last:
+        s, c = flat.shape[1:]
+        y, *st = _normalize(flat.reshape(r, s, num_groups, c // num_groups), "strided", eps, stats=True)
+    else:
+        c, s = flat.shape[1:]
+        y, *st = _normalize(flat.reshape(r * num_groups, (c // num_groups) * s), "rows", eps, stats=True)
+    stats = jnp.stack([a.reshape(r, num_groups) for a in st], -1).reshape(x.shape[:-2] + (num_groups, 3))
     tail = (1, 1, -1) if channels_last else (1, -1, 1)
     lead = weight.shape[:-1] + (1,) * (x.ndim - 3 - (weight.ndim - 1))
-    return y * weight.reshape(lead + tail) + bias.reshape(lead + tail)
+    return y.reshape(x.shape) * weight.reshape(lead + tail) + bias.reshape(lead + tail), stats
 
 
 _group_norm_p = jax.extend.core.Primitive("jaxnn_group_norm")
+_group_norm_p.multiple_results = True
 
 
 @functools.cache
@@ -370,8 +403,8 @@ def _group_norm_p_jit(num_groups: int, eps: float, channels_last: bool) -> Calla
     return jax.jit(partial(_group_norm_p.bind, num_groups=num_groups, eps=eps, channels_last=channels_last))
 
 
-def _group_norm_p_abstract(x, weight, bias, **params):
-    return jax.core.ShapedArray(x.shape, x.dtype)
+def _group_norm_p_abstract(x, weight, bias, *, num_groups: int, **params):
+    return [jax.core.ShapedArray(x.shape, x.dtype), jax.core.ShapedArray(x.shape[:-2] + (num_groups, 3), x.dtype)]
 
 
 def _per_device_program(ctx) -> bool:
@@ -395,7 +428,7 @@ def _group_norm_p_cpu_lowering(ctx, *args, **params):
         and _kernels.available("group_norm")
     )
     impl = _group_norm_kernel_call if use_kernel else _group_norm_xla_call
-    return mlir.lower_fun(impl, multiple_results=False)(ctx, *args, **params)
+    return mlir.lower_fun(impl, multiple_results=True)(ctx, *args, **params)
 
 
 def _group_norm_p_batch(args, dims, **params):
@@ -413,37 +446,59 @@ def _group_norm_p_batch(args, dims, **params):
             jnp.broadcast_to(p.reshape((size,) + (1,) * (len(lead) + 1 - p.ndim) + p.shape[1:]), (*lead, p.shape[-1]))
             for p in (weight, bias)
         )
-    return _group_norm_p.bind(x, weight, bias, **params), 0
+    return _group_norm_p.bind(x, weight, bias, **params), (0, 0)
 
 
 _group_norm_p.def_impl(lambda *args, **params: _group_norm_p_jit(**params)(*args))
 _group_norm_p.def_abstract_eval(_group_norm_p_abstract)
-mlir.register_lowering(_group_norm_p, mlir.lower_fun(_group_norm_xla_call, multiple_results=False))
+mlir.register_lowering(_group_norm_p, mlir.lower_fun(_group_norm_xla_call, multiple_results=True))
 mlir.register_lowering(_group_norm_p, _group_norm_p_cpu_lowering, platform="cpu")
 batching.primitive_batchers[_group_norm_p] = _group_norm_p_batch
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
 def _group_norm_f32(x, weight, bias, num_groups: int, eps: float, channels_last: bool) -> jax.Array:
-    """float32 group_norm through the primitive above (validated arguments, weight/bias (C,)).
+    """float32 group_norm through the primitive above (validated arguments, weight/bias (C,))."""
+    return _group_norm_f32_stats(x, weight, bias, num_groups, eps, channels_last)[0]
 
-    Differentiated, it is the XLA implementation, value and derivatives (custom_jvp): computing the
-    value with the kernel there would add its pass to the XLA statistics that the derivatives need
-    anyway (measured: fwd+bwd of (4, 320, 64, 64) 24 -> 35 ms). The kernel serves forward-only
-    programs (inference).
+
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
+def _group_norm_f32_stats(x, weight, bias, num_groups: int, eps: float, channels_last: bool) -> tuple:
+    """``(y, stats)``: y of x's shape; stats ``(N, G, 3)``: each group's mean as ``hi + lo`` and rstd.
+
+    Derivatives (custom_jvp) by the analytic group_norm formula from these statistics, as torch's
+    backward does: with ``xhat = (x - mean) * rstd`` and group means ``<.>``,
+    ``d xhat = rstd * (dx - <dx> - xhat * <xhat * dx>)``, ``dy = d xhat * w + xhat * dw + db``,
+    ``d mean = <dx>``, ``d rstd = -rstd^2 <xhat * dx>``. The rule calls this function again, so
+    every order of derivative takes the same path.
     """
     n, c = x.shape[0], x.shape[-1] if channels_last else x.shape[1]
     x3 = x.reshape((n, -1, c) if channels_last else (n, c, -1))
-    y = _group_norm_p.bind(x3, weight, bias, num_groups=num_groups, eps=eps, channels_last=channels_last)
-    return y.reshape(x.shape)
+    y, stats = _group_norm_p.bind(x3, weight, bias, num_groups=num_groups, eps=eps, channels_last=channels_last)
+    return y.reshape(x.shape), stats
 
 
-@_group_norm_f32.defjvp
-def _group_norm_f32_jvp(num_groups, eps, channels_last, primals, tangents):
-    def xla(x, w, b):
-        return _group_norm_xla(x, w, b, num_groups, eps, channels_last)
-
-    return jax.jvp(xla, primals, tangents)
+@_group_norm_f32_stats.defjvp
+def _group_norm_f32_stats_jvp(num_groups, eps, channels_last, primals, tangents):
+    (x, weight, bias), (tx, tw, tb) = primals, tangents
+    y, stats = _group_norm_f32_stats(x, weight, bias, num_groups, eps, channels_last)
+    n, g = x.shape[0], num_groups
+    c = x.shape[-1] if channels_last else x.shape[1]
+    if channels_last:  # (N, S, G, C/G), statistics (N, 1, G, 1)
+        grouped, stat_shape, axes = (n, -1, g, c // g), (n, 1, g, 1), (1, 3)
+    else:  # (N, G, C/G * S), statistics (N, G, 1)
+        grouped, stat_shape, axes = (n, g, -1), (n, g, 1), (2,)
+    hi, lo, rstd = (stats[..., i].reshape(stat_shape) for i in range(3))
+    xhat = ((x.reshape(grouped) - hi) - lo) * rstd
+    gtx = tx.reshape(grouped)
+    m1 = jnp.mean(gtx, axes, keepdims=True)
+    m2 = jnp.mean(xhat * gtx, axes, keepdims=True)
+    t_xhat = (rstd * (gtx - m1 - xhat * m2)).reshape(x.shape)
+    param_shape = [1] * x.ndim
+    param_shape[x.ndim - 1 if channels_last else 1] = c
+    w, t_w, t_b = (jnp.reshape(p, param_shape) for p in (weight, tw, tb))
+    ty = t_xhat * w + xhat.reshape(x.shape) * t_w + t_b
+    t_stats = jnp.stack([m1.reshape(n, g), jnp.zeros((n, g), x.dtype), (-rstd * rstd * m2).reshape(n, g)], -1)
+    return (y, stats), (ty, t_stats)
 
 
 def layer_norm(
@@ -474,7 +529,7 @@ def layer_norm(
       >>> F.layer_norm(jnp.array([[1.0, 2.0, 3.0]]), 3).round(4)
       Array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
     """
-    check_float(input, "input")
+    check_real_float(input, "input")
     norm_shape = _normalized_shape(normalized_shape, input)
     k = len(norm_shape)
     for name, p in (("weight", weight), ("bias", bias)):
