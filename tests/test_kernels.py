@@ -142,6 +142,28 @@ def test_extreme_magnitudes_are_right(channels_last):
         np.testing.assert_allclose(y, ref, rtol=0, atol=4 * 2 ** -23 * np.abs(ref).max())
 
 
+def test_derivatives_of_groups_beyond_float32_statistics_are_nan_not_zero():
+    """std above 2^126: the output is right (double path) but rstd has no float32 value; the
+    derivatives are nan (torch float32: nan output and gradients), never a silent 0."""
+    x = jnp.asarray(np.array([[[3e38, -3e38, 2e38, -2e38]]], np.float32))
+    w, b = jnp.asarray([2.0]), jnp.asarray([0.5])
+    y = F.group_norm(x, 1, w, b)
+    ref = _ref_any(np.asarray(x), 1) * 2 + 0.5
+    np.testing.assert_allclose(y, ref, rtol=0, atol=4e-6)
+    cot = jnp.arange(1.0, 5.0).reshape(1, 1, 4)
+    dx, dw = jax.grad(lambda x, w: jnp.sum(F.group_norm(x, 1, w, b) * cot), (0, 1))(x, w)
+    assert np.isnan(np.asarray(dw)).all() and np.isnan(np.asarray(dx)).all()
+
+
+def test_works_with_jit_disabled():
+    x = jnp.arange(24.0).reshape(2, 4, 3)
+    with jax.disable_jit():
+        y = F.group_norm(x, 2)
+        g = jax.grad(lambda v: F.group_norm(v, 2)[0, 0, 1])(x)
+    np.testing.assert_allclose(y, F.group_norm(x, 2), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(g, jax.grad(lambda v: F.group_norm(v, 2)[0, 0, 1])(x), rtol=0, atol=1e-6)
+
+
 def test_eps_rules():
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32))
     # a traced eps works (the XLA implementation), as it does for other dtypes
@@ -156,6 +178,10 @@ def test_eps_rules():
         F.group_norm(x.astype(jnp.complex64), 2)
     with pytest.raises(TypeError, match="real floating dtype"):
         F.layer_norm(x.astype(jnp.complex64), 3)
+    with pytest.raises(TypeError, match="real floating dtype"):
+        F.instance_norm(x.astype(jnp.complex64))
+    with pytest.raises(TypeError, match="real floating dtype"):
+        F.batch_norm(x.astype(jnp.complex64), None, None, training=True)
 
 
 @pytest.mark.parametrize("shape_g", [((64, 8, 8, 64), 8), ((3, 2, 2, 4), 2), ((1, 300, 40000), 1)], ids=str)

@@ -112,9 +112,9 @@ inline void ShiftedSums(const float* x, int64_t m, double k, double& s1, double&
 // The group's statistics from its shifted sums. `float_ok`: whether the float32 output formula
 // (Params) is safe for the group: no value's x - hi can overflow (|x - mean| <= sqrt(m * var):
 // one squared deviation is at most their sum) and the float32 scale of any finite weight stays a
-// normal number; otherwise (data near float32's range, std above ~1e37 or below ~1e-38 with
+// normal number; otherwise (data near float32's range, std above ~1e30, or tiny variances with
 // eps 0) the output is computed in double (AffineRunD; channels last: the sample in double),
-// rounded once.
+// rounded once. Subnormal inputs read as 0: XLA's CPU threads flush them (as XLA's own code does).
 struct Stats {
   double mean, rstd;
   bool float_ok;
@@ -146,12 +146,15 @@ inline Params MakeParams(double mean, double rstd, double w, double b) {
 
 typedef float V8f __attribute__((vector_size(32)));
 
-// The statistics for the derivatives: mean as hi + lo (float32 each) and rstd.
+// The statistics for the derivatives: mean as hi + lo (float32 each) and rstd. An rstd below
+// float32's normal range (std above 2^126) would be flushed to 0 and make the derivatives 0,
+// silently; it is written as nan instead, so the derivatives of that group are nan (torch's
+// float32 kernels give nan there for the output too).
 inline void WriteStats(float* out, double mean, double rstd) {
   const float hi = static_cast<float>(mean);
   out[0] = hi;
   out[1] = static_cast<float>(mean - hi);
-  out[2] = static_cast<float>(rstd);
+  out[2] = rstd >= 0x1p-126 || rstd == 0.0 || std::isnan(rstd) ? static_cast<float>(rstd) : std::nanf("");
 }
 
 // Streaming (non-temporal) stores skip reading each output cache line before writing it: for

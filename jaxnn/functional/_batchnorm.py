@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._utils import check_float, shape_str, stat_dtype
+from .._utils import check_real_float, shape_str, stat_dtype
 
 
 def _check_eps(eps: Any, training: bool) -> None:
@@ -26,7 +26,7 @@ def _check_eps(eps: Any, training: bool) -> None:
 
 def _check(input: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, training: bool,
            eps: Any) -> int:
-    check_float(input, "input")
+    check_real_float(input, "input")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: `input` must be at least 2D (N, C, *), got shape {shape_str(input.shape)}.")
     c = input.shape[1]

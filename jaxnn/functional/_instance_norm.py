@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._utils import check_float, check_norm_param_dtype, is_int, shape_str, stat_dtype
+from .._utils import check_float, check_norm_param_dtype, check_real_float, is_int, shape_str, stat_dtype
 from ._activation import _round
 from ._norm import _moments, _normalize
 
@@ -21,7 +21,7 @@ def _given(v: Any) -> str:
 
 def _check(input: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any, use_input_stats: bool,
            momentum: Any) -> int:
-    check_float(input, "input")
+    check_real_float(input, "input")
     if momentum is None:
         raise TypeError("instance_norm(): `momentum` must be a float, not None (torch's rule).")
     if input.ndim < 2:

@@ -449,7 +449,13 @@ def _group_norm_p_batch(args, dims, **params):
     return _group_norm_p.bind(x, weight, bias, **params), (0, 0)
 
 
-_group_norm_p.def_impl(lambda *args, **params: _group_norm_p_jit(**params)(*args))
+def _group_norm_p_impl(*args, **params):
+    """Eager evaluation through jit; under ``jax.disable_jit()`` jit would call ``bind`` again, forever."""
+    with jax.disable_jit(False):
+        return _group_norm_p_jit(**params)(*args)
+
+
+_group_norm_p.def_impl(_group_norm_p_impl)
 _group_norm_p.def_abstract_eval(_group_norm_p_abstract)
 mlir.register_lowering(_group_norm_p, mlir.lower_fun(_group_norm_xla_call, multiple_results=True))
 mlir.register_lowering(_group_norm_p, _group_norm_p_cpu_lowering, platform="cpu")
