@@ -130,7 +130,9 @@ inline Stats Finish(double s1, double s2, int64_t m, double k, double eps) {
 }
 
 // Whether one channel's float32 parameters are usable (a weight of 0 gives scale 0: fine).
-inline bool ScaleOk(double scale) { return scale == 0.0 || (std::fabs(scale) >= 0x1p-125 && std::fabs(scale) < 0x1p126); }
+inline bool ScaleOk(double scale) {
+  return scale == 0.0 || (std::fabs(scale) >= 0x1p-125 && std::fabs(scale) < 0x1p126);
+}
 
 // One output value: ((x - hi) - lo) * scale + shift in float32. mean = hi + lo (hi its float32
 // rounding): x - hi is exact for x near the mean (Sterbenz), so data with |mean| >> std keeps
@@ -200,6 +202,26 @@ inline void AffineRun(const float* x, float* y, int64_t m, Params p, bool stream
     Store8(y + i, ((xv - p.hi) - p.lo) * p.scale + p.shift, stream);
   }
   for (; i < m; ++i) y[i] = ((x[i] - p.hi) - p.lo) * p.scale + p.shift;
+}
+
+// Four channels-last rows at once: each vector of parameters is loaded once for four rows.
+inline void AffineRows4(const float* x, float* y, int64_t c, const float* hi, const float* lo, const float* scale,
+                        const float* shift, bool stream) {
+  int64_t i = 0;
+  for (; i + 8 <= c; i += 8) {
+    V8f h, l, sc, sh;
+    std::memcpy(&h, hi + i, sizeof(h));
+    std::memcpy(&l, lo + i, sizeof(l));
+    std::memcpy(&sc, scale + i, sizeof(sc));
+    std::memcpy(&sh, shift + i, sizeof(sh));
+    for (int r = 0; r < 4; ++r) {
+      V8f xv;
+      std::memcpy(&xv, x + r * c + i, sizeof(xv));
+      Store8(y + r * c + i, ((xv - h) - l) * sc + sh, stream && Aligned32(y + r * c + i));
+    }
+  }
+  for (; i < c; ++i)
+    for (int r = 0; r < 4; ++r) y[r * c + i] = ((x[r * c + i] - hi[i]) - lo[i]) * scale[i] + shift[i];
 }
 
 // The same over one channels-last row of c values, parameters per channel (structure of arrays).
@@ -304,7 +326,19 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
       double* p1 = part.data() + bi * 2 * c;
       double* p2 = p1 + c;
       std::fill(p1, p1 + 2 * c, 0.0);
-      for (int64_t si = s0; si < se; ++si) {
+      int64_t si = s0;
+      for (; si + 4 <= se; si += 4) {  // four rows per load and store of the accumulators
+        const float* r0 = xn + si * c;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const double d0 = static_cast<double>(r0[ch]) - k[ch];
+          const double d1 = static_cast<double>(r0[c + ch]) - k[ch];
+          const double d2 = static_cast<double>(r0[2 * c + ch]) - k[ch];
+          const double d3 = static_cast<double>(r0[3 * c + ch]) - k[ch];
+          p1[ch] += (d0 + d1) + (d2 + d3);
+          p2[ch] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+        }
+      }
+      for (; si < se; ++si) {
         const float* row = xn + si * c;
         for (int64_t ch = 0; ch < c; ++ch) {
           const double d = static_cast<double>(row[ch]) - k[ch];
@@ -345,7 +379,11 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
       const int64_t s0 = bi * block, se = std::min(s, s0 + block);
       const float* pr = prm.data();
       const double* dp = dprm.data();
-      for (int64_t si = s0; si < se; ++si) {
+      int64_t si = s0;
+      if (float_ok)
+        for (; si + 4 <= se; si += 4)
+          AffineRows4(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
+      for (; si < se; ++si) {
         if (float_ok) {
           AffineRow(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
         } else {  // a group with extreme statistics: this sample in double
