@@ -204,26 +204,6 @@ inline void AffineRun(const float* x, float* y, int64_t m, Params p, bool stream
   for (; i < m; ++i) y[i] = ((x[i] - p.hi) - p.lo) * p.scale + p.shift;
 }
 
-// Four channels-last rows at once: each vector of parameters is loaded once for four rows.
-inline void AffineRows4(const float* x, float* y, int64_t c, const float* hi, const float* lo, const float* scale,
-                        const float* shift, bool stream) {
-  int64_t i = 0;
-  for (; i + 8 <= c; i += 8) {
-    V8f h, l, sc, sh;
-    std::memcpy(&h, hi + i, sizeof(h));
-    std::memcpy(&l, lo + i, sizeof(l));
-    std::memcpy(&sc, scale + i, sizeof(sc));
-    std::memcpy(&sh, shift + i, sizeof(sh));
-    for (int r = 0; r < 4; ++r) {
-      V8f xv;
-      std::memcpy(&xv, x + r * c + i, sizeof(xv));
-      Store8(y + r * c + i, ((xv - h) - l) * sc + sh, stream && Aligned32(y + r * c + i));
-    }
-  }
-  for (; i < c; ++i)
-    for (int r = 0; r < 4; ++r) y[r * c + i] = ((x[r * c + i] - hi[i]) - lo[i]) * scale[i] + shift[i];
-}
-
 // The same over one channels-last row of c values, parameters per channel (structure of arrays).
 inline void AffineRow(const float* x, float* y, int64_t c, const float* hi, const float* lo, const float* scale,
                       const float* shift, bool stream) {
@@ -379,11 +359,7 @@ ffi::Error GroupNormImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
       const int64_t s0 = bi * block, se = std::min(s, s0 + block);
       const float* pr = prm.data();
       const double* dp = dprm.data();
-      int64_t si = s0;
-      if (float_ok)
-        for (; si + 4 <= se; si += 4)
-          AffineRows4(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
-      for (; si < se; ++si) {
+      for (int64_t si = s0; si < se; ++si) {
         if (float_ok) {
           AffineRow(xn + si * c, yn + si * c, c, pr, pr + c, pr + 2 * c, pr + 3 * c, stream);
         } else {  // a group with extreme statistics: this sample in double
