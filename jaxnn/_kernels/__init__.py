@@ -94,11 +94,13 @@ def _build(name: str) -> Path:
     cxx = _compiler()
     version = _run([*cxx, "--version"]).stdout
     include = jax.ffi.include_dir()
+    # JAXNN_KERNEL_FLAGS replaces -march=native (make test-isa holds the kernels to older ISAs)
+    flags = os.environ.get("JAXNN_KERNEL_FLAGS", "").split()
     key = hashlib.sha256(
         b"\0".join(
             s.encode() if isinstance(s, str) else s
             for s in (source.read_bytes(), jaxlib.__version__, " ".join(cxx), version, _cpu_fingerprint(),
-                      os.environ.get("JAXNN_KERNEL_FLAGS", ""), "v1")
+                      " ".join(flags), "v1")
         )
     ).hexdigest()[:20]
     cache = _cache_dir()
@@ -107,8 +109,6 @@ def _build(name: str) -> Path:
         return out
     cache.mkdir(parents=True, exist_ok=True)
     base = [*cxx, "-O3", "-std=c++17", "-shared", "-fPIC", "-I", include, str(source)]
-    # JAXNN_KERNEL_FLAGS replaces -march=native (make test-isa holds the kernels to older ISAs)
-    flags = os.environ.get("JAXNN_KERNEL_FLAGS", "").split()
     tries = [flags] if flags else [["-march=native"], []]
     # a unique temporary name, then an atomic rename: concurrent processes (pytest-xdist workers)
     # may build the same kernel at once
@@ -116,8 +116,8 @@ def _build(name: str) -> Path:
     os.close(fd)
     try:
         errors = []
-        for flags in tries:  # -march=native is refused by some compilers/targets: then the default
-            proc = _run([*base, *flags, "-o", tmp])
+        for extra in tries:  # -march=native is refused by some compilers/targets: then the default
+            proc = _run([*base, *extra, "-o", tmp])
             if proc.returncode == 0 and os.path.getsize(tmp) > 0:
                 os.replace(tmp, out)
                 return out
@@ -130,8 +130,7 @@ def _build(name: str) -> Path:
 
 @functools.cache
 def _load(name: str) -> bool:
-    if not enabled():
-        return False
+    """Build, load and register kernel ``name`` once per process (``available`` checks ``enabled``)."""
     try:
         path = _build(name)
         try:
